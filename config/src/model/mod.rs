@@ -1,0 +1,30 @@
+//! The validated model: every value here has been checked, so users never re-check it.
+
+mod names;
+mod policy;
+mod service;
+mod sidecar;
+
+pub use names::ServiceName;
+pub use policy::*;
+pub use service::{Backend, Endpoint, HeaderMatch, PathMatch, Protocol, Route, Service};
+pub use sidecar::{AppProtocol, Limits, Listen, Sidecar};
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The services of a mesh, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Mesh {
+    /// Every service this configuration knows, by name.
+    pub services: BTreeMap<ServiceName, Service>,
+}
+
+/// Everything one sidecar needs: who it is, where it listens, and the mesh it calls into.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProxyConfig {
+    /// This sidecar: its service, its app and its listeners.
+    pub sidecar: Sidecar,
+    /// The services this sidecar can route to.
+    pub mesh: Mesh,
+}

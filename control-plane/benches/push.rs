@@ -1,0 +1,430 @@
+//! Push latency of the control plane: time from a YAML file write to each simulated sidecar's
+//! ACK, for N watchers; and the control plane's memory with many services and sidecars.
+//!
+//! `cargo bench -p convoy-control-plane --bench push -- [--watchers 10,100,1000] [--rounds 20]
+//!  [--services 1000 --sidecars 2000 --memory]`
+//!
+//! Each watcher is a real protocol client on its own HTTP/2 connection: it registers, reads
+//! every snapshot and ACKs it. A real sidecar also validates the mesh on its own core; 1,000
+//! of them in this one process would measure the bench, not the control plane, so that is
+//! opt-in (`--decode`).
+
+#![allow(missing_docs)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Args {
+    watchers: Vec<usize>,
+    rounds: usize,
+    services: usize,
+    sidecars: usize,
+    memory: bool,
+    decode: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        watchers: vec![10, 100, 1000],
+        rounds: 20,
+        services: 1000,
+        sidecars: 2000,
+        memory: false,
+        decode: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let value = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--watchers" => {
+                a.watchers = value
+                    .split(',')
+                    .map(|v| v.parse().expect("a number"))
+                    .collect()
+            }
+            "--rounds" => a.rounds = value.parse().expect("a number"),
+            "--services" => a.services = value.parse().expect("a number"),
+            "--sidecars" => a.sidecars = value.parse().expect("a number"),
+            "--decode" => {
+                a.decode = true;
+                i += 1;
+                continue;
+            }
+            "--memory" => {
+                a.memory = true;
+                i += 1;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn binary() -> PathBuf {
+    // target/release/deps/push-… → target/release/convoy-control-plane
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("convoy-control-plane");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p convoy-control-plane` first",
+        bin.display()
+    );
+    bin
+}
+
+struct ControlPlane {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mesh_yaml(services: usize, attempts: u32) -> String {
+    let mut y = String::from("services:\n");
+    for s in 0..services {
+        y.push_str(&format!(
+            "  svc-{s}:\n    retry: {{ attempts: {attempts} }}\n"
+        ));
+    }
+    y
+}
+
+async fn start(services: usize) -> ControlPlane {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mesh");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(config.join("mesh.yaml"), mesh_yaml(services, 2)).unwrap();
+    let addrs = dir.path().join("addrs.json");
+    let child = Command::new(binary())
+        .args(["serve", "--config-dir"])
+        .arg(&config)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--bound-addrs-file",
+        ])
+        .arg(&addrs)
+        .env("RUST_LOG", "warn")
+        .stdout(
+            std::fs::File::create(std::env::temp_dir().join("convoy-push-bench-cp.log"))
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null()),
+        )
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the control plane");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        if let Ok(text) = std::fs::read_to_string(&addrs) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if let Some(a) = v["listen"].as_str().or(v["sidecars"].as_str()) {
+                break a.parse().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "the control plane did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    ControlPlane {
+        child,
+        addr,
+        _dir: dir,
+        config,
+    }
+}
+
+/// The highest version each watcher has acked, and when it received each version.
+struct Watcher {
+    acked: AtomicU64,
+    received_at: std::sync::Mutex<Vec<(u64, Instant)>>,
+}
+
+/// The version of a snapshot line, read without parsing the (possibly large) mesh: the control
+/// plane writes `{"type":"snapshot","version":N,...`.
+fn snapshot_version(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(br#"{"type":"snapshot","version":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+async fn watch(
+    cp: SocketAddr,
+    index: usize,
+    state: Arc<Watcher>,
+    decode: bool,
+) -> Result<(), BoxError> {
+    let stream = tokio::net::TcpStream::connect(cp).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+    let body = StreamBody::new(tokio_stream_from(rx));
+    let hello = format!(
+        "{{\"type\":\"hello\",\"id\":\"bench-{index}\",\"service\":\"bench-{}\",\"address\":\"127.0.0.1:{}\",\"proxy_version\":\"bench\"}}\n",
+        index % 50,
+        10000 + index
+    );
+    tx.send(Ok(Frame::data(Bytes::from(hello)))).await?;
+    let request = http::Request::post(format!("http://{cp}/v1/stream"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)?;
+    let response = sender.send_request(request).await?;
+    // The protocol's heartbeat: a silent sidecar is disconnected after 15 s.
+    let pinger = tx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if pinger
+                .send(Ok(Frame::data(Bytes::from_static(
+                    b"{\"type\":\"ping\"}\n",
+                ))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut body = response.into_body();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let now = Instant::now();
+        buffer.extend_from_slice(&data);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let Some(version) = snapshot_version(&line) else {
+                continue;
+            };
+            if decode {
+                let message: serde_json::Value = serde_json::from_slice(&line)?;
+                convoy_config::decode_wire_mesh(&serde_json::to_vec(&message["mesh"])?)?;
+            }
+            state.received_at.lock().unwrap().push((version, now));
+            tx.send(Ok(Frame::data(Bytes::from(format!(
+                "{{\"type\":\"ack\",\"version\":{version}}}\n"
+            )))))
+            .await?;
+            state.acked.fetch_max(version, Ordering::AcqRel);
+        }
+    }
+    Ok(())
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, BoxError>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn status(cp: SocketAddr) -> serde_json::Value {
+    let stream = tokio::net::TcpStream::connect(cp).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::get(format!("http://{cp}/v1/status"))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn connected(cp: SocketAddr) -> usize {
+    let status = status(cp).await;
+    status["sidecars"]
+        .as_array()
+        .map_or(0, |s| s.iter().filter(|x| x["connected"] == true).count())
+}
+
+async fn status_version(cp: SocketAddr) -> u64 {
+    status(cp).await["version"].as_u64().unwrap_or(0)
+}
+
+async fn settle(cp: SocketAddr, watchers: &[Arc<Watcher>]) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let version = status_version(cp).await;
+        if watchers
+            .iter()
+            .all(|w| w.acked.load(Ordering::Acquire) >= version)
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if status_version(cp).await == version {
+                return version;
+            }
+        }
+        if Instant::now() > deadline {
+            let behind = watchers
+                .iter()
+                .filter(|w| w.acked.load(Ordering::Acquire) < version)
+                .count();
+            panic!(
+                "watchers did not settle: {behind} of {} behind version {version}",
+                watchers.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn connect_all(cp: SocketAddr, n: usize, decode: bool) -> Vec<Arc<Watcher>> {
+    let mut watchers = Vec::with_capacity(n);
+    for i in 0..n {
+        let w = Arc::new(Watcher {
+            acked: AtomicU64::new(0),
+            received_at: Default::default(),
+        });
+        watchers.push(w.clone());
+        tokio::spawn(async move {
+            // Streams end when the control plane stops between runs; report only if asked.
+            if let Err(e) = watch(cp, i, w, decode).await {
+                if std::env::var_os("PUSH_BENCH_VERBOSE").is_some() {
+                    eprintln!("watcher {i}: {e}");
+                }
+            }
+        });
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    watchers
+}
+
+async fn latency(n: usize, rounds: usize, decode: bool) {
+    let cp = start(10).await;
+    let watchers = connect_all(cp.addr, n, decode).await;
+    settle(cp.addr, &watchers).await;
+    let mut samples: Vec<Duration> = Vec::with_capacity(n * rounds);
+    for round in 0..rounds {
+        let before = status_version(cp.addr).await;
+        let written = Instant::now();
+        write_config(&cp.config, 10, 3 + (round % 2) as u32);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if watchers
+                .iter()
+                .all(|w| w.acked.load(Ordering::Acquire) > before)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: not every watcher acked"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for w in &watchers {
+            let received = w.received_at.lock().unwrap();
+            if let Some((_, at)) = received.iter().find(|(v, _)| *v > before) {
+                samples.push(at.duration_since(written));
+            }
+        }
+        settle(cp.addr, &watchers).await;
+    }
+    samples.sort();
+    let (rss, hwm) = rss_kib(cp.child.id());
+    println!(
+        "{n:>5} watchers, {rounds} writes: write→ACK p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms; control plane RSS {} KiB (peak {} KiB)",
+        percentile(&samples, 50.0).as_secs_f64() * 1e3,
+        percentile(&samples, 99.0).as_secs_f64() * 1e3,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        rss,
+        hwm
+    );
+}
+
+fn write_config(dir: &Path, services: usize, attempts: u32) {
+    // Written whole then renamed, as editors and config tools do.
+    let tmp = dir.join(".mesh.yaml.tmp");
+    std::fs::write(&tmp, mesh_yaml(services, attempts)).unwrap();
+    std::fs::rename(&tmp, dir.join("mesh.yaml")).unwrap();
+}
+
+async fn memory(services: usize, sidecars: usize) {
+    let cp = start(services).await;
+    let watchers = connect_all(cp.addr, sidecars, false).await;
+    // Let the fleet finish registering before judging who is behind.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while connected(cp.addr).await < sidecars {
+        assert!(Instant::now() < deadline, "not every sidecar registered");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    settle(cp.addr, &watchers).await;
+    let (rss, hwm) = rss_kib(cp.child.id());
+    println!("{services} services, {sidecars} sidecars connected: control plane RSS {rss} KiB (peak {hwm} KiB)");
+    write_config(&cp.config, services, 3);
+    settle(cp.addr, &watchers).await;
+    let (rss, hwm) = rss_kib(cp.child.id());
+    println!("  after one more push to all: RSS {rss} KiB (peak {hwm} KiB)");
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if args.memory {
+            memory(args.services, args.sidecars).await;
+        } else {
+            for n in &args.watchers {
+                latency(*n, args.rounds, args.decode).await;
+            }
+        }
+    });
+}

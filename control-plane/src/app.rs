@@ -1,0 +1,168 @@
+//! Running the control plane: load the directory, bind, publish, watch, serve; close on
+//! SIGTERM/SIGINT (sidecars keep serving their last snapshot and reconnect to the next one).
+
+use crate::admin::{self, AdminState};
+use crate::api::{self, Api};
+use crate::cli::ServeArgs;
+use crate::hub::{Hub, PublishError, Settings};
+use crate::metrics::Metrics;
+use crate::server::{self, Drain};
+use crate::watcher::{self, DirWatcher};
+use convoy_config::ConfigError;
+use convoy_proxy::server::signals::Signals;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long streams and connections get to close after SIGTERM/SIGINT.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the control plane could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The directory does not hold a valid mesh.
+    #[error("{0}")]
+    Config(#[from] Box<ConfigError>),
+    /// The first snapshot could not be built.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({listener}): {source}")]
+    Bind {
+        /// Which listener.
+        listener: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound addresses could not be written.
+    #[error("cannot write {path}: {source}")]
+    WriteBoundAddrs {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// The addresses actually bound (they differ from the flags with port 0).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BoundAddrs {
+    /// The sidecar API.
+    pub listen: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
+}
+
+async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            listener,
+            addr,
+            source,
+        })
+}
+
+/// Runs the control plane until SIGTERM or SIGINT.
+pub async fn run(args: ServeArgs) -> Result<(), AppError> {
+    // Installed before anything is bound: a signal as soon as we look ready must close cleanly.
+    let signals = Signals::install().map_err(AppError::Signals)?;
+    let dir = args.config_dir.clone();
+    let loaded_at = watcher::fingerprint(&dir);
+    let source = convoy_config::load_mesh_dir(&dir).map_err(Box::new)?;
+    let files = source.files.len();
+
+    let api_listener = bind("sidecar API", args.listen).await?;
+    let admin_listener = bind("admin", args.admin_addr).await?;
+    let bound = BoundAddrs {
+        listen: api_listener.local_addr().unwrap_or(args.listen),
+        admin: admin_listener.local_addr().unwrap_or(args.admin_addr),
+    };
+
+    let metrics = Metrics::new();
+    let settings = Settings {
+        endpoint_grace: args.endpoint_grace,
+        heartbeat_timeout: args.heartbeat_timeout,
+        warm_up: args.warm_up,
+    };
+    let hub = Hub::new(source, settings, metrics.clone())?;
+
+    let drain = Drain::default();
+    let admin_drain = Drain::default();
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin_state = AdminState {
+        ready: ready.clone(),
+        metrics,
+    };
+    tokio::spawn(server::serve(
+        admin_listener,
+        "admin",
+        move |request| admin::handle(admin_state.clone(), request),
+        admin_drain.clone(),
+    ));
+    let api = Api {
+        hub: hub.clone(),
+        drain: drain.clone(),
+    };
+    tokio::spawn(server::serve(
+        api_listener,
+        "sidecar API",
+        move |request| api::handle(api.clone(), request),
+        drain.clone(),
+    ));
+    tokio::spawn(hub.clone().run_endpoint_publisher(drain.signal.clone()));
+    tokio::spawn(
+        DirWatcher::new(dir.clone(), hub.clone(), args.debounce, loaded_at)
+            .run(drain.signal.clone()),
+    );
+    if let Some(path) = &args.bound_addrs_file {
+        write_bound_addrs(path, &bound)?;
+    }
+    ready.store(true, Ordering::Release);
+    tracing::info!(
+        listen = %bound.listen,
+        admin = %bound.admin,
+        dir = %dir.display(),
+        files,
+        "convoy-control-plane ready"
+    );
+
+    signals.received().await;
+    tracing::info!("closing: streams end, sidecars keep their last snapshot and reconnect");
+    ready.store(false, Ordering::Release);
+    drain.signal.cancel();
+    drain.tasks.close();
+    if tokio::time::timeout(CLOSE_TIMEOUT, drain.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = drain.tasks.len(),
+            "connections still open; exiting"
+        );
+    }
+    admin_drain.signal.cancel();
+    Ok(())
+}
+
+fn write_bound_addrs(path: &Path, bound: &BoundAddrs) -> Result<(), AppError> {
+    let fail = |source| AppError::WriteBoundAddrs {
+        path: path.to_owned(),
+        source,
+    };
+    // Written whole then renamed, so a reader never sees half a file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(bound).unwrap_or_default()).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}

@@ -1,0 +1,82 @@
+//! Accepting connections and serving HTTP/1.1 and HTTP/2 (h2c) on them, until drained.
+
+use crate::http::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A request as a listener receives it.
+pub type Request = hyper::Request<Incoming>;
+
+/// The sidecar's drain handle: the signal to stop accepting and close, and the tasks (every
+/// connection and every sidecar stream) to wait for before exiting.
+pub use convoy_proxy::server::Drain;
+
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    // Streams are long-lived: HTTP/2 pings find dead peers the heartbeat would find later.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Accepts on `listener` until drained, answering each request with `handle`.
+pub async fn serve<H, F>(listener: TcpListener, name: &'static str, handle: H, drain: Drain)
+where
+    H: Fn(Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let builder = Arc::new(connection_builder());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = name, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = drain.signal.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let handle = handle.clone();
+        let signal = drain.signal.clone();
+        drain.tasks.spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request| {
+                let response = handle(request);
+                async move { Ok::<_, Infallible>(response.await) }
+            });
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(listener = name, %peer, %error, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = signal.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            // HTTP/2 gets GOAWAY; HTTP/1 closes after the response in flight.
+            if let Err(error) = connection.await {
+                tracing::debug!(listener = name, %peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    tracing::debug!(listener = name, "stopped accepting");
+}

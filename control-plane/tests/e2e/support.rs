@@ -1,0 +1,370 @@
+//! The control plane under test (the real binary on port 0) and a minimal test sidecar:
+//! h2c `POST /v1/stream` with a channel body, reading NDJSON lines.
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The binary under test.
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_convoy-control-plane");
+
+/// One orders service, in `orders.yaml`.
+pub(crate) const ORDERS: &str = "services:\n  orders:\n    timeout: 2s\n";
+
+/// A running control plane; killed when dropped.
+pub(crate) struct ControlPlane {
+    child: Child,
+    /// The sidecar API.
+    pub(crate) api: SocketAddr,
+    /// The admin listener.
+    pub(crate) admin: SocketAddr,
+    /// The config directory.
+    pub(crate) dir: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
+}
+
+/// Writes `files` into `dir`.
+pub(crate) fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+impl ControlPlane {
+    /// Starts the binary on `files` with `args` added to `serve`.
+    pub(crate) async fn start(files: &[(&str, &str)], args: &[&str]) -> ControlPlane {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), files);
+        let scratch = tempfile::tempdir().unwrap();
+        let bound = scratch.path().join("bound.json");
+        let logs = if std::env::var_os("CONVOY_TEST_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let mut child = Command::new(BINARY)
+            .arg("serve")
+            .arg("--config-dir")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .arg("--bound-addrs-file")
+            .arg(&bound)
+            .args(args)
+            .stdout(logs)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        for _ in 0..500 {
+            if let Ok(text) = std::fs::read_to_string(&bound) {
+                let addrs: Value = serde_json::from_str(&text).unwrap();
+                return ControlPlane {
+                    child,
+                    api: addrs["listen"].as_str().unwrap().parse().unwrap(),
+                    admin: addrs["admin"].as_str().unwrap().parse().unwrap(),
+                    dir,
+                    _scratch: scratch,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the control plane exited at startup: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = child.kill();
+        panic!("the control plane did not write its bound addresses");
+    }
+
+    /// The URL of the sidecar API.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// Overwrites (or creates) a file of the config directory in place.
+    pub(crate) fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    /// The path of a file of the config directory.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `GET /v1/status`.
+    pub(crate) async fn status(&self) -> Value {
+        get_json(self.api, "/v1/status").await.1
+    }
+
+    /// `GET /v1/history`.
+    pub(crate) async fn history(&self) -> Value {
+        get_json(self.api, "/v1/history").await.1
+    }
+
+    /// The last event of `GET /v1/history`; panics if there is none.
+    pub(crate) async fn last_event(&self) -> Value {
+        let history = self.history().await;
+        history["events"]
+            .as_array()
+            .expect("the history lists events")
+            .last()
+            .expect("at least one event")
+            .clone()
+    }
+
+    /// Waits until the status satisfies `done` (up to 3 s), and returns it.
+    pub(crate) async fn status_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("status never showed {what}: {:#}", self.status().await);
+    }
+
+    /// Runs a client command of the binary against this control plane.
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BINARY)
+            .args(args)
+            .arg("--url")
+            .arg(self.url())
+            .output()
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits (up to 5 s) for the exit.
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        for _ in 0..500 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the control plane did not exit within 5 s of SIGTERM");
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET over HTTP/1.1: the status and the JSON body.
+pub(crate) async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, body) = get(addr, path).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// A GET over HTTP/1.1: the status and the body.
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::get(path)
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = send.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body)
+}
+
+/// A hello for `id` of `service` at `address`.
+pub(crate) fn hello(id: &str, service: &str, address: &str) -> Value {
+    json!({"type": "hello", "id": id, "service": service, "address": address, "proxy_version": "test"})
+}
+
+type Frames = mpsc::Receiver<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
+
+fn channel_body(
+    rx: Frames,
+) -> impl http_body::Body<Data = Bytes, Error = std::convert::Infallible> {
+    StreamBody::new(Box::pin(futures_util::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) },
+    )))
+}
+
+/// A test sidecar: one h2c stream to the control plane.
+pub(crate) struct Sidecar {
+    tx: Option<mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>>,
+    body: Incoming,
+    buffer: BytesMut,
+    connection: JoinHandle<()>,
+}
+
+/// A stream the control plane refused: the status and the `x-convoy-error` reason.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// The status.
+    pub(crate) status: u16,
+    /// The reason.
+    pub(crate) reason: String,
+}
+
+impl Sidecar {
+    /// Opens a stream whose first line is `first`.
+    pub(crate) async fn open(api: SocketAddr, first: &str) -> Result<Sidecar, Refused> {
+        let stream = tokio::net::TcpStream::connect(api).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        let connection = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(Ok(http_body::Frame::data(Bytes::from(format!(
+            "{first}\n"
+        )))))
+        .await
+        .unwrap();
+        let request = http::Request::post(format!("http://{api}/v1/stream"))
+            .header("content-type", "application/x-ndjson")
+            .body(channel_body(rx))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), send.send_request(request))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        if response.status() != 200 {
+            let reason = response
+                .headers()
+                .get("x-convoy-error")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            return Err(Refused {
+                status: response.status().as_u16(),
+                reason,
+            });
+        }
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        Ok(Sidecar {
+            tx: Some(tx),
+            body: response.into_body(),
+            buffer: BytesMut::new(),
+            connection,
+        })
+    }
+
+    /// Registers `id` of `service` at `address`.
+    pub(crate) async fn connect(
+        api: SocketAddr,
+        id: &str,
+        service: &str,
+        address: &str,
+    ) -> Sidecar {
+        Sidecar::open(api, &hello(id, service, address).to_string())
+            .await
+            .unwrap_or_else(|refused| panic!("hello refused: {refused:?}"))
+    }
+
+    /// Sends one message.
+    pub(crate) async fn send(&self, message: Value) {
+        let line = format!("{message}\n");
+        self.tx
+            .as_ref()
+            .expect("stream still open")
+            .send(Ok(http_body::Frame::data(Bytes::from(line))))
+            .await
+            .unwrap();
+    }
+
+    /// The next message within `wait`; `None` if none came, panics if the stream ended.
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        match tokio::time::timeout(wait, self.next_line()).await {
+            Err(_) => None,
+            Ok(None) => panic!("the stream ended"),
+            Ok(Some(line)) => Some(serde_json::from_slice(&line).unwrap()),
+        }
+    }
+
+    /// The next message (within 5 s).
+    pub(crate) async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(5))
+            .await
+            .expect("a message within 5 s")
+    }
+
+    /// The next snapshot within `wait`, skipping other messages.
+    pub(crate) async fn snapshot_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.next_within(left).await?;
+            if message["type"] == "snapshot" {
+                return Some(message);
+            }
+        }
+    }
+
+    /// The next snapshot (within 5 s).
+    pub(crate) async fn snapshot(&mut self) -> Value {
+        self.snapshot_within(Duration::from_secs(5))
+            .await
+            .expect("a snapshot within 5 s")
+    }
+
+    /// Whether the response stream ends within `wait`.
+    pub(crate) async fn ends_within(&mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, async { while self.next_line().await.is_some() {} })
+            .await
+            .is_ok()
+    }
+
+    /// Ends the request body cleanly (the sidecar hangs up).
+    pub(crate) fn hang_up(&mut self) {
+        self.tx = None;
+    }
+
+    /// Drops the connection at once (the sidecar crashed).
+    pub(crate) fn crash(self) {
+        self.connection.abort();
+    }
+
+    async fn next_line(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line = self.buffer.split_to(end + 1);
+                return Some(line.freeze().slice(..end));
+            }
+            match self.body.frame().await {
+                None | Some(Err(_)) => return None,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The registered and YAML endpoints of `service` in a snapshot.
+pub(crate) fn endpoints(snapshot: &Value, service: &str) -> Vec<String> {
+    snapshot["mesh"]["services"][service]["endpoints"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// A snapshot's version.
+pub(crate) fn version(snapshot: &Value) -> u64 {
+    snapshot["version"].as_u64().expect("a version")
+}

@@ -1,0 +1,288 @@
+//! `convoy-demo`: starts the demo mesh locally (a control plane serving the mesh YAML, and
+//! apps and sidecars on loopback), drives traffic into it and shows live per-service stats,
+//! while the operator (or a script) stops and restarts the flaky service, changes the rate,
+//! toggles flakiness, or edits the mesh YAML.
+
+mod args;
+mod binaries;
+mod children;
+mod control;
+mod live;
+mod mesh_dir;
+mod ready;
+mod scrape;
+mod table;
+mod topology;
+mod traffic;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::time::Instant;
+
+pub use args::DemoArgs;
+use binaries::Binaries;
+use children::{Children, Log};
+pub use control::Script;
+use mesh_dir::{MeshDir, Overrides};
+use ready::Probe;
+use scrape::Scraper;
+use topology::{Knobs, Mesh, Node, ENTRY, FLAKY};
+use traffic::Traffic;
+
+use crate::client;
+use crate::shutdown::Stop;
+
+/// How long apps and sidecars get to answer their health checks.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long requests in flight get to finish once traffic stops.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the demo until Ctrl-C, SIGTERM, `q` or `--duration`. Every child process is
+/// killed and reaped before this returns, whether the demo succeeded or not.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let own_dir = binaries::own_dir()?;
+    if !args.no_build {
+        binaries::build(&own_dir).await?;
+    }
+    let binaries = binaries::locate(&own_dir)?;
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| default_work_dir(&own_dir));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let work_dir = work_dir.canonicalize()?;
+    let mesh_dir = MeshDir::prepare(
+        &args.mesh_dir.clone().unwrap_or_else(mesh_dir::default_dir),
+        &work_dir,
+        Overrides {
+            base_ejection: args.base_ejection,
+            rate_limit: args.rate_limit,
+        },
+    )?;
+    let mesh = Mesh::allocate(Knobs {
+        failure_rate: args.failure_rate,
+    })
+    .context("picking free loopback ports")?;
+    let launch = Launch {
+        binaries: &binaries,
+        mesh: &mesh,
+        mesh_dir: &mesh_dir,
+        work_dir: &work_dir,
+    };
+
+    let mut stop = Stop::listen();
+    let mut children = Children::default();
+    let outcome = demo(&args, &launch, &mut children, &mut stop).await;
+    children.shutdown().await;
+    if let Some(summary) = outcome? {
+        print!("\n{summary}");
+    }
+    println!("logs are in {}", work_dir.display());
+    Ok(())
+}
+
+/// Starts the control plane and the mesh, waits for them, drives traffic and returns the
+/// final summary (`None` if stopped before traffic started).
+async fn demo(
+    args: &DemoArgs,
+    launch: &Launch<'_>,
+    children: &mut Children,
+    stop: &mut Stop,
+) -> anyhow::Result<Option<String>> {
+    let mesh = launch.mesh;
+    let client = client::http1();
+    launch.introduce();
+    let control_plane = [launch.start_control_plane(children)?];
+    tokio::select! {
+        ready = ready::wait(&client, &control_plane, children, READY_TIMEOUT) => ready?,
+        () = stop.requested() => return Ok(None),
+    }
+    let probes = launch.start_mesh(children)?;
+    println!("waiting for apps and sidecars to be ready (a sidecar is once it runs the mesh)...");
+    tokio::select! {
+        ready = ready::wait(&client, &probes, children, READY_TIMEOUT) => ready?,
+        () = stop.requested() => return Ok(None),
+    }
+    // Each sidecar runs a mesh, but maybe one from before every other had registered.
+    tokio::select! {
+        ready = ready::converged(&client, mesh, children, READY_TIMEOUT) => ready?,
+        () = stop.requested() => return Ok(None),
+    }
+
+    let scraper = Scraper::new(client.clone(), mesh);
+    let baseline = scraper.scrape().await.or_zero();
+    let entry = mesh
+        .node(ENTRY)
+        .context("the entry service is part of the mesh")?;
+    let url = format!("http://{}/", entry.addrs.inbound);
+    println!(
+        "ready; sending {} req/s of GET {url} (Host: {ENTRY}) into {ENTRY}'s sidecar\n",
+        args.rate
+    );
+    let traffic = Traffic::start(client, url, ENTRY, args.rate);
+    let started = Instant::now();
+    let run = live::Run {
+        scraper: &scraper,
+        launch,
+        traffic: &traffic,
+        started,
+        until: args.duration.map(|d| started + d),
+        entry: ENTRY,
+        script: args.script.as_ref().map_or(&[], |s| s.steps()),
+    };
+    live::show(&run, baseline.clone(), children, stop).await?;
+
+    traffic.stop(DRAIN_GRACE).await;
+    let last = scraper.scrape().await;
+    let title = format!(
+        "summary after {:.1}s: {}\n{}",
+        last.at.duration_since(started).as_secs_f64(),
+        traffic.counts,
+        live::mesh_line(launch, &last.control_plane, false),
+    );
+    Ok(Some(table::render(&title, &scraper.rows(&baseline, &last))))
+}
+
+/// Where the demo's programs are, the mesh they form, the YAML the control plane serves,
+/// and where logs go.
+pub(crate) struct Launch<'a> {
+    binaries: &'a Binaries,
+    mesh: &'a Mesh,
+    mesh_dir: &'a MeshDir,
+    work_dir: &'a Path,
+}
+
+impl Launch<'_> {
+    /// The child label of `node`'s app (`payments-1's app`).
+    pub(crate) fn app_label(node: &Node) -> String {
+        format!("{}'s app", node.label())
+    }
+
+    /// Starts `node`'s app, failing requests only if its service is flaky and `flaky` is on.
+    pub(crate) fn start_app(
+        &self,
+        children: &mut Children,
+        node: &Node,
+        flaky: bool,
+        log: Log,
+    ) -> anyhow::Result<()> {
+        children.spawn(
+            &Self::app_label(node),
+            &self.binaries.service,
+            self.mesh.service_args(node, flaky),
+            &self.app_log(node),
+            log,
+        )
+    }
+
+    fn app_log(&self, node: &Node) -> PathBuf {
+        self.work_dir.join(format!("{}.app.log", node.label()))
+    }
+
+    /// Says where the logs are, which YAML to edit, and how to ask the control plane
+    /// which sidecar runs which version.
+    fn introduce(&self) {
+        println!(
+            "convoy-demo: logs (control-plane.log, *.app.log, *.sidecar.log) in {}",
+            shown(self.work_dir)
+        );
+        let dir = shown(&self.mesh_dir.path);
+        match &self.mesh_dir.copied_from {
+            Some(source) => println!(
+                "mesh: the control plane serves {dir}/*.yaml, a copy of {} with the\n  \
+                 overrides of --base-ejection/--rate-limit written in",
+                shown(source)
+            ),
+            None => println!("mesh: the control plane serves {dir}/*.yaml"),
+        }
+        println!(
+            "  edit {dir}/{} and watch the table:\n  \
+             within a second every sidecar runs the new version (`version` column); an edit\n  \
+             that does not validate is refused, shown above the table, and changes nothing",
+            mesh_dir::file_of(FLAKY)
+        );
+        println!(
+            "  which sidecar runs which version: {} status --url {}",
+            shown(&self.binaries.control_plane),
+            self.mesh.control_plane.url()
+        );
+    }
+
+    /// Starts the control plane on the mesh directory; returns what to poll before
+    /// starting the sidecars.
+    fn start_control_plane(&self, children: &mut Children) -> anyhow::Result<Probe> {
+        let log = self.work_dir.join("control-plane.log");
+        children.spawn(
+            "the control plane",
+            &self.binaries.control_plane,
+            self.mesh.control_plane_args(&self.mesh_dir.path),
+            &log,
+            Log::Fresh,
+        )?;
+        let cp = self.mesh.control_plane;
+        println!(
+            "  control plane: sidecar API {}  admin {}",
+            cp.listen, cp.admin
+        );
+        Ok(Probe {
+            what: "the control plane".to_owned(),
+            url: format!("http://{}/ready", cp.admin),
+            log,
+        })
+    }
+
+    /// Starts every app and its sidecar (in control-plane mode), logging to files in the
+    /// work dir; returns what to poll before sending traffic.
+    fn start_mesh(&self, children: &mut Children) -> anyhow::Result<Vec<Probe>> {
+        let mut probes = Vec::new();
+        for node in &self.mesh.nodes {
+            let label = node.label();
+            let sidecar_log = self.work_dir.join(format!("{label}.sidecar.log"));
+            self.start_app(children, node, true, Log::Fresh)?;
+            children.spawn(
+                &format!("{label}'s sidecar"),
+                &self.binaries.proxy,
+                self.mesh.sidecar_args(node),
+                &sidecar_log,
+                Log::Fresh,
+            )?;
+            let a = node.addrs;
+            println!(
+                "  {label:<11} app {}  sidecar: inbound {}  outbound {}  admin {}",
+                a.app, a.inbound, a.outbound, a.admin
+            );
+            probes.push(Probe {
+                what: Self::app_label(node),
+                url: format!("http://{}/healthz", a.app),
+                log: self.app_log(node),
+            });
+            probes.push(Probe {
+                what: format!("{label}'s sidecar"),
+                url: format!("http://{}/ready", a.admin),
+                log: sidecar_log,
+            });
+        }
+        Ok(probes)
+    }
+}
+
+/// `path` relative to the current directory when it is inside it (`examples/demo/mesh`),
+/// else as it is.
+pub(crate) fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .filter(|relative| !relative.as_os_str().is_empty())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `target/convoy-demo` when running from `target/<profile>/`.
+fn default_work_dir(own_dir: &Path) -> PathBuf {
+    own_dir.parent().unwrap_or(own_dir).join("convoy-demo")
+}

@@ -1,0 +1,313 @@
+//! The demo mesh: which services run (and how many instances of each), how they call each
+//! other, on which ports, and the flags each app and sidecar gets. The policies are not here:
+//! they are the mesh YAML the control plane serves (`examples/demo/mesh`).
+
+use std::net::{SocketAddr, TcpListener};
+
+/// One demo service and how it behaves.
+#[derive(Debug)]
+pub(crate) struct ServiceSpec {
+    pub(crate) name: &'static str,
+    /// Instances (an app and its sidecar each), all endpoints of the service.
+    pub(crate) instances: usize,
+    pub(crate) calls: &'static [&'static str],
+    pub(crate) latency: &'static str,
+    pub(crate) latency_jitter: &'static str,
+    /// Whether the app fails `--failure-rate` of its requests while flakiness is on.
+    pub(crate) flaky: bool,
+    /// Whether the demo mesh has its callers eject its failing endpoints
+    /// (`circuit_breaker` in its YAML): the table then has an `ejected` count for it.
+    pub(crate) outlier_detection: bool,
+}
+
+/// web → orders → payments. payments runs twice, is slow-ish, jittery and flaky; the mesh
+/// YAML has orders retry it and eject instances that keep failing, web retry orders within
+/// a timeout, and orders limit its inbound rate.
+pub(crate) const SERVICES: [ServiceSpec; 3] = [
+    ServiceSpec {
+        name: "web",
+        instances: 1,
+        calls: &["orders"],
+        latency: "0",
+        latency_jitter: "0",
+        flaky: false,
+        outlier_detection: false,
+    },
+    ServiceSpec {
+        name: "orders",
+        instances: 1,
+        calls: &["payments"],
+        latency: "5ms",
+        latency_jitter: "0",
+        flaky: false,
+        outlier_detection: false,
+    },
+    ServiceSpec {
+        name: "payments",
+        instances: 2,
+        calls: &[],
+        latency: "10ms",
+        latency_jitter: "10ms",
+        flaky: true,
+        outlier_detection: true,
+    },
+];
+
+/// The service traffic is driven into.
+pub(crate) const ENTRY: &str = "web";
+
+/// The service whose apps the controls stop, start and make flaky.
+pub(crate) const FLAKY: &str = "payments";
+
+/// What the demo's flags change in the apps.
+#[derive(Debug, Clone)]
+pub(crate) struct Knobs {
+    /// Fraction of requests a flaky app fails while flakiness is on.
+    pub(crate) failure_rate: f64,
+}
+
+/// Loopback addresses of the control plane.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ControlPlaneAddrs {
+    /// The sidecar API: streams, `/v1/status`.
+    pub(crate) listen: SocketAddr,
+    /// `/live`, `/ready`, `/metrics`.
+    pub(crate) admin: SocketAddr,
+}
+
+impl ControlPlaneAddrs {
+    /// What sidecars (`--control-plane`) and `convoy-control-plane status --url` are given.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+}
+
+/// Loopback addresses of one instance and its sidecar.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Addrs {
+    pub(crate) app: SocketAddr,
+    pub(crate) outbound: SocketAddr,
+    pub(crate) inbound: SocketAddr,
+    pub(crate) admin: SocketAddr,
+}
+
+/// One instance of a service (an app and its sidecar) with the addresses it was given.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) spec: &'static ServiceSpec,
+    /// 1-based among the service's instances.
+    pub(crate) instance: usize,
+    pub(crate) addrs: Addrs,
+}
+
+impl Node {
+    /// `payments-2` for one of several instances, else the service's name.
+    pub(crate) fn label(&self) -> String {
+        if self.spec.instances > 1 {
+            format!("{}-{}", self.spec.name, self.instance)
+        } else {
+            self.spec.name.to_owned()
+        }
+    }
+}
+
+/// Every instance of every service of the demo, with free loopback ports.
+#[derive(Debug)]
+pub(crate) struct Mesh {
+    pub(crate) control_plane: ControlPlaneAddrs,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) knobs: Knobs,
+}
+
+impl Mesh {
+    /// Gives the control plane and every app and sidecar listener its own free port.
+    pub(crate) fn allocate(knobs: Knobs) -> std::io::Result<Self> {
+        let count: usize = SERVICES.iter().map(|s| s.instances).sum();
+        let mut ports = free_ports(2 + count * 4)?.into_iter();
+        let mut next = || ports.next().expect("one port per listener");
+        let control_plane = ControlPlaneAddrs {
+            listen: next(),
+            admin: next(),
+        };
+        let mut nodes = Vec::with_capacity(count);
+        for spec in &SERVICES {
+            for instance in 1..=spec.instances {
+                nodes.push(Node {
+                    spec,
+                    instance,
+                    addrs: Addrs {
+                        app: next(),
+                        outbound: next(),
+                        inbound: next(),
+                        admin: next(),
+                    },
+                });
+            }
+        }
+        Ok(Self {
+            control_plane,
+            nodes,
+            knobs,
+        })
+    }
+
+    /// The first instance of `name`.
+    pub(crate) fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.spec.name == name)
+    }
+
+    /// Every instance of `name`.
+    pub(crate) fn instances<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> {
+        self.nodes.iter().filter(move |n| n.spec.name == name)
+    }
+
+    /// Arguments for `convoy-proxy` beside `node`'s app, in control-plane mode: it registers
+    /// its inbound address as an endpoint of its service and takes the mesh from the control
+    /// plane.
+    pub(crate) fn sidecar_args(&self, node: &Node) -> Vec<String> {
+        let a = node.addrs;
+        vec![
+            format!("--control-plane={}", self.control_plane.url()),
+            format!("--service={}", node.spec.name),
+            format!("--app={}", a.app),
+            format!("--outbound-addr={}", a.outbound),
+            format!("--inbound-addr={}", a.inbound),
+            format!("--admin-addr={}", a.admin),
+        ]
+    }
+
+    /// Arguments for `convoy-control-plane` serving `mesh_dir`.
+    pub(crate) fn control_plane_args(&self, mesh_dir: &std::path::Path) -> Vec<String> {
+        vec![
+            "serve".to_owned(),
+            format!("--config-dir={}", mesh_dir.display()),
+            format!("--listen={}", self.control_plane.listen),
+            format!("--admin-addr={}", self.control_plane.admin),
+        ]
+    }
+
+    /// Arguments for `convoy-demo-service` running `node`; a flaky service fails
+    /// `--failure-rate` of its requests only while `flaky` is on.
+    pub(crate) fn service_args(&self, node: &Node, flaky: bool) -> Vec<String> {
+        let spec = node.spec;
+        let failure_rate = if spec.flaky && flaky {
+            self.knobs.failure_rate
+        } else {
+            0.0
+        };
+        let mut args = vec![
+            format!("--name={}", spec.name),
+            format!("--listen={}", node.addrs.app),
+            format!("--outbound={}", node.addrs.outbound),
+            format!("--latency={}", spec.latency),
+            format!("--latency-jitter={}", spec.latency_jitter),
+            format!("--failure-rate={failure_rate}"),
+        ];
+        args.extend(spec.calls.iter().map(|callee| format!("--call={callee}")));
+        args
+    }
+}
+
+/// Asks the OS for `n` distinct free loopback ports. All listeners are held until
+/// every port is picked, so no port is handed out twice; a port may still be taken by
+/// someone else before the child binds it, which is unlikely enough for a demo.
+fn free_ports(n: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(TcpListener::local_addr).collect()
+}
+
+#[cfg(test)]
+impl Mesh {
+    /// The mesh the unit tests use: free ports, 20 % failures while flaky.
+    pub(crate) fn for_tests() -> Mesh {
+        Mesh::allocate(Knobs { failure_rate: 0.2 }).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct() {
+        let mesh = Mesh::for_tests();
+        assert_eq!(mesh.nodes.len(), 4);
+        let mut ports: Vec<u16> = mesh
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                [
+                    n.addrs.app,
+                    n.addrs.outbound,
+                    n.addrs.inbound,
+                    n.addrs.admin,
+                ]
+            })
+            .chain([mesh.control_plane.listen, mesh.control_plane.admin])
+            .map(|a| a.port())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 18);
+    }
+
+    #[test]
+    fn instances_are_labelled() {
+        let mesh = Mesh::for_tests();
+        let labels: Vec<String> = mesh.nodes.iter().map(Node::label).collect();
+        assert_eq!(labels, ["web", "orders", "payments-1", "payments-2"]);
+        assert_eq!(mesh.instances("payments").count(), 2);
+    }
+
+    #[test]
+    fn sidecars_register_with_the_control_plane() {
+        let mesh = Mesh::for_tests();
+        let two = &mesh.nodes[3];
+        let a = two.addrs;
+        assert_eq!(
+            mesh.sidecar_args(two),
+            [
+                format!("--control-plane=http://{}", mesh.control_plane.listen),
+                "--service=payments".to_owned(),
+                format!("--app={}", a.app),
+                format!("--outbound-addr={}", a.outbound),
+                format!("--inbound-addr={}", a.inbound),
+                format!("--admin-addr={}", a.admin),
+            ]
+        );
+        let cp = mesh.control_plane;
+        assert_eq!(
+            mesh.control_plane_args(std::path::Path::new("/m")),
+            [
+                "serve".to_owned(),
+                "--config-dir=/m".to_owned(),
+                format!("--listen={}", cp.listen),
+                format!("--admin-addr={}", cp.admin),
+            ]
+        );
+    }
+
+    #[test]
+    fn service_args_call_through_own_sidecar() {
+        let mesh = Mesh::for_tests();
+        let web = mesh.node("web").unwrap();
+        let args = mesh.service_args(web, true);
+        assert!(args.contains(&format!("--outbound={}", web.addrs.outbound)));
+        assert!(args.contains(&"--call=orders".to_owned()));
+        assert!(args.contains(&"--failure-rate=0".to_owned()));
+    }
+
+    #[test]
+    fn only_flaky_services_fail_and_only_while_flaky() {
+        let mesh = Mesh::for_tests();
+        let payments = mesh.node("payments").unwrap();
+        assert!(mesh
+            .service_args(payments, true)
+            .contains(&"--failure-rate=0.2".to_owned()));
+        assert!(mesh
+            .service_args(payments, false)
+            .contains(&"--failure-rate=0".to_owned()));
+    }
+}

@@ -1,0 +1,9 @@
+//! Demo services and the local demo launcher for Convoy.
+
+pub mod flags;
+pub mod launcher;
+pub mod metrics;
+pub mod service;
+
+mod client;
+mod shutdown;

@@ -1,0 +1,111 @@
+//! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
+
+use crate::http::{body, Request, Response};
+use crate::snapshot::Snapshot;
+use crate::telemetry::metrics::Metrics;
+use arc_swap::ArcSwap;
+use http::{header, HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What the admin endpoints report on.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// True once every listener is bound and a configuration is in force (with a control
+    /// plane: its first snapshot); false while draining.
+    pub ready: Arc<AtomicBool>,
+    /// The configuration in force.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Every metric.
+    pub metrics: Metrics,
+    /// The addresses actually bound (TCP service listeners may be added later).
+    pub listeners: Arc<ArcSwap<BoundAddrs>>,
+}
+
+/// The addresses each listener is bound to (they differ from the config with port 0).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct BoundAddrs {
+    /// The outbound listener.
+    pub outbound: Option<SocketAddr>,
+    /// The inbound listener.
+    pub inbound: Option<SocketAddr>,
+    /// The admin listener.
+    pub admin: Option<SocketAddr>,
+    /// TCP listeners, by service.
+    pub tcp: BTreeMap<String, SocketAddr>,
+}
+
+impl BoundAddrs {
+    /// Writes the addresses to `path` as JSON: whole, then renamed, so a reader never sees half
+    /// a file.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+#[derive(Serialize)]
+struct ConfigView<'a> {
+    version: &'a str,
+    source: &'a str,
+    listeners: &'a BoundAddrs,
+    config: &'a convoy_config::ProxyConfig,
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    let mut response = http::Response::new(body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Answers one admin request.
+pub async fn handle(state: AdminState, request: Request) -> Result<Response, Infallible> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n"));
+    }
+    let response = match request.uri().path() {
+        "/live" => text(StatusCode::OK, "live\n"),
+        "/ready" if state.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n"),
+        "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/metrics" => {
+            let mut response = http::Response::new(body::full(state.metrics.encode()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        "/config" => {
+            let snapshot = state.snapshot.load();
+            let listeners = state.listeners.load();
+            let view = ConfigView {
+                version: &snapshot.version,
+                source: &snapshot.source,
+                listeners: &listeners,
+                config: &snapshot.config,
+            };
+            let json = serde_json::to_vec_pretty(&view).unwrap_or_default();
+            let mut response = http::Response::new(body::full(json));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /live, /ready, /metrics or /config\n",
+        ),
+    };
+    Ok(response)
+}

@@ -1,0 +1,308 @@
+//! Starting the sidecar: load the config file (or wait for the control plane's first snapshot),
+//! bind listeners, serve, drain on SIGTERM/SIGINT.
+
+use crate::admin::{self, AdminState, BoundAddrs};
+use crate::cli::{Args, ControlPlaneUrl};
+use crate::control::{self, ControlPlane};
+use crate::server::signals::Signals;
+use crate::server::{self, Drain, HttpService};
+use crate::snapshot::{content_version, Snapshot};
+use crate::telemetry::metrics::Metrics;
+use crate::{inbound, outbound, tcp};
+use arc_swap::ArcSwap;
+use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower::util::BoxCloneService;
+
+/// The version shown before the control plane's first snapshot is in force.
+pub const NO_VERSION: &str = "none";
+
+/// Why the sidecar could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration file was refused.
+    #[error("{0}")]
+    Config(#[from] Box<ConfigError>),
+    /// Neither `--config` nor `--control-plane` (the command line refuses this already).
+    #[error("no configuration: pass --config FILE or --control-plane URL")]
+    NoSource,
+    /// `--control-plane` without `--service` or `--app` (the command line refuses this already).
+    #[error("--control-plane needs --service NAME and --app ADDR")]
+    MissingSidecarFlags,
+    /// Other sidecars could not be told where the inbound listener is.
+    #[error(
+        "the inbound listener {inbound} is on every interface, so the control plane cannot tell \
+         other sidecars where to reach it: pass --advertise-addr HOST:PORT \
+         (CONVOY_ADVERTISE_ADDR), or --inbound-addr with a specific address"
+    )]
+    NoAdvertiseAddr {
+        /// The inbound listener's address.
+        inbound: SocketAddr,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({listener}): {source}")]
+    Bind {
+        /// Which listener.
+        listener: String,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound addresses could not be written.
+    #[error("cannot write {path}: {source}")]
+    WriteBoundAddrs {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            listener: listener.to_owned(),
+            addr,
+            source,
+        })
+}
+
+/// What the sidecar starts with: the first snapshot's configuration, and in control-plane mode
+/// where the next ones come from.
+struct Start {
+    config: ProxyConfig,
+    version: String,
+    source: String,
+    /// The control plane and `--app-protocol`, in control-plane mode.
+    control: Option<(ControlPlaneUrl, Option<AppProtocol>)>,
+}
+
+impl Start {
+    fn from_args(args: &Args) -> Result<Start, AppError> {
+        match (&args.config, &args.control_plane) {
+            (Some(path), _) => {
+                let mut config = convoy_config::load_proxy_config(path).map_err(Box::new)?;
+                let listen = &mut config.sidecar.listen;
+                listen.outbound = args.outbound_addr.unwrap_or(listen.outbound);
+                listen.inbound = args.inbound_addr.unwrap_or(listen.inbound);
+                listen.admin = args.admin_addr.unwrap_or(listen.admin);
+                Ok(Start {
+                    config,
+                    version: content_version(&std::fs::read(path).unwrap_or_default()),
+                    source: path.display().to_string(),
+                    control: None,
+                })
+            }
+            (None, Some(url)) => {
+                let sidecar = args.sidecar().ok_or(AppError::MissingSidecarFlags)?;
+                let inbound = sidecar.listen.inbound;
+                if args.advertise_addr.is_none() && inbound.ip().is_unspecified() {
+                    return Err(AppError::NoAdvertiseAddr { inbound });
+                }
+                Ok(Start {
+                    // No services until the first snapshot: requests get the usual errors.
+                    config: ProxyConfig {
+                        sidecar,
+                        mesh: Mesh::default(),
+                    },
+                    version: NO_VERSION.to_owned(),
+                    source: format!("control plane {url} (no snapshot yet)"),
+                    control: Some((url.clone(), args.app_protocol.map(AppProtocol::from))),
+                })
+            }
+            (None, None) => Err(AppError::NoSource),
+        }
+    }
+}
+
+/// Runs the sidecar until SIGTERM or SIGINT, then drains within the grace period.
+pub async fn run(args: Args) -> Result<(), AppError> {
+    // Installed before anything is bound: a SIGTERM as soon as we look ready must drain, not kill.
+    let signals = Signals::install().map_err(AppError::Signals)?;
+    let start = Start::from_args(&args)?;
+    let metrics = Metrics::new();
+    let limits = start.config.sidecar.limits.clone();
+    let listen = start.config.sidecar.listen.clone();
+    let tcp_services: Vec<(String, SocketAddr)> = start
+        .config
+        .mesh
+        .services
+        .values()
+        .filter(|s| s.protocol == Protocol::Tcp)
+        .filter_map(|s| s.listen.map(|addr| (s.name.to_string(), addr)))
+        .collect();
+    let control_plane = start.control;
+    let version = start.version.clone();
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+        start.config,
+        start.version,
+        start.source,
+        &metrics,
+    )));
+
+    // Bind everything before serving anything, so a bad address fails the start cleanly.
+    let admin_listener = bind("admin", listen.admin).await?;
+    let outbound_listener = bind("outbound", listen.outbound).await?;
+    let inbound_listener = bind("inbound", listen.inbound).await?;
+    let mut tcp_listeners = Vec::new();
+    for (service, addr) in tcp_services {
+        tcp_listeners.push((
+            bind(&format!("tcp service {service}"), addr).await?,
+            service,
+        ));
+    }
+    let mut bound = BoundAddrs {
+        outbound: outbound_listener.local_addr().ok(),
+        inbound: inbound_listener.local_addr().ok(),
+        admin: admin_listener.local_addr().ok(),
+        ..BoundAddrs::default()
+    };
+    for (listener, service) in &tcp_listeners {
+        if let Ok(addr) = listener.local_addr() {
+            bound.tcp.insert(service.clone(), addr);
+        }
+    }
+    if let Some(path) = &args.bound_addrs_file {
+        bound
+            .write(path)
+            .map_err(|source| AppError::WriteBoundAddrs {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let listeners = Arc::new(ArcSwap::from_pointee(bound.clone()));
+
+    let drain = Drain::default();
+    let admin_drain = Drain::default();
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin_state = AdminState {
+        ready: ready.clone(),
+        snapshot: snapshot.clone(),
+        metrics: metrics.clone(),
+        listeners: listeners.clone(),
+    };
+    let admin_service: HttpService = BoxCloneService::new(tower::service_fn(move |request| {
+        admin::handle(admin_state.clone(), request)
+    }));
+    tokio::spawn(server::serve_http(
+        admin_listener,
+        "admin",
+        admin_service,
+        Limits::default(),
+        admin_drain.clone(),
+        metrics.connections("admin"),
+    ));
+    tokio::spawn(server::serve_http(
+        outbound_listener,
+        "outbound",
+        outbound::stack(snapshot.clone(), &limits, &metrics),
+        limits.clone(),
+        drain.clone(),
+        metrics.connections("outbound"),
+    ));
+    tokio::spawn(server::serve_http(
+        inbound_listener,
+        "inbound",
+        inbound::stack(snapshot.clone(), &limits, &metrics),
+        limits.clone(),
+        drain.clone(),
+        metrics.connections("inbound"),
+    ));
+    for (listener, service) in tcp_listeners {
+        tokio::spawn(tcp::serve(
+            listener,
+            service,
+            snapshot.clone(),
+            drain.clone(),
+            metrics.clone(),
+        ));
+    }
+    let control = match control_plane {
+        None => {
+            ready.store(true, Ordering::Release);
+            tracing::info!(
+                version = %version,
+                outbound = ?bound.outbound,
+                inbound = ?bound.inbound,
+                admin = ?bound.admin,
+                tcp = ?bound.tcp,
+                "convoy-proxy ready"
+            );
+            None
+        }
+        Some((url, app_protocol)) => {
+            let mut sidecar = snapshot.load().config.sidecar.clone();
+            // The ports actually bound: a TCP service overlapping them is refused.
+            sidecar.listen = Listen {
+                outbound: bound.outbound.unwrap_or(listen.outbound),
+                inbound: bound.inbound.unwrap_or(listen.inbound),
+                admin: bound.admin.unwrap_or(listen.admin),
+            };
+            let advertise = args
+                .advertise_addr
+                .clone()
+                .unwrap_or_else(|| sidecar.listen.inbound.to_string());
+            tracing::info!(
+                control_plane = %url,
+                %advertise,
+                outbound = ?bound.outbound,
+                inbound = ?bound.inbound,
+                admin = ?bound.admin,
+                "convoy-proxy listening; not ready until the control plane's first snapshot"
+            );
+            let control = ControlPlane {
+                url,
+                sidecar,
+                app_protocol,
+                advertise,
+            };
+            Some(control::spawn(
+                control,
+                control::Handles {
+                    snapshot: snapshot.clone(),
+                    metrics: metrics.clone(),
+                    ready: ready.clone(),
+                    drain: drain.clone(),
+                    listeners,
+                    bound_addrs_file: args.bound_addrs_file.clone(),
+                },
+            ))
+        }
+    };
+
+    signals.received().await;
+    tracing::info!(grace_period = ?args.grace_period, "draining: no new connections, finishing requests in flight");
+    if let Some(control) = control {
+        // Closing the stream tells the control plane this sidecar is leaving; once the task is
+        // gone, nothing can mark the sidecar ready again.
+        control.abort();
+        let _ = control.await;
+    }
+    ready.store(false, Ordering::Release);
+    drain.signal.cancel();
+    drain.tasks.close();
+    if tokio::time::timeout(args.grace_period, drain.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = drain.tasks.len(),
+            "grace period over; closing remaining connections"
+        );
+    } else {
+        tracing::info!("drained");
+    }
+    admin_drain.signal.cancel();
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The control-plane client (control-plane/PROTOCOL.md): one long-lived HTTP/2 stream (h2c),
+//! `POST /v1/stream`, newline-delimited JSON both ways.
+//!
+//! The sidecar says `hello` (its service and the address of its inbound listener), then
+//! answers each `snapshot` with `ack` once it is in force or `nack` with the reason it was
+//! refused, and pings every [`PING_INTERVAL`]. A snapshot is validated like a YAML file
+//! ([`convoy_config::decode_wire_mesh`]), combined with the sidecar's own settings
+//! ([`convoy_config::ProxyConfig::combine`]) and swapped in at once, keeping the state the
+//! change does not touch ([`crate::snapshot::Snapshot::next`]). When the stream breaks, the
+//! sidecar serves on and reconnects after a capped, jittered exponential [`Backoff`].
+//!
+//! Metrics: `convoy_control_plane_connected`, `convoy_config_updates_total{result}`,
+//! `convoy_config_version`.
+
+mod apply;
+mod backoff;
+mod body;
+mod client;
+mod lines;
+mod listeners;
+mod messages;
+mod metrics;
+
+pub use apply::ApplyError;
+pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
+pub use client::{CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH};
+pub use lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
+pub use messages::{Incoming, MessageError, Outgoing};
+pub use metrics::ControlMetrics;
+
+use crate::admin::BoundAddrs;
+use crate::cli::ControlPlaneUrl;
+use crate::server::Drain;
+use crate::snapshot::Snapshot;
+use crate::telemetry::metrics::Metrics;
+use arc_swap::ArcSwap;
+use convoy_config::{AppProtocol, Sidecar};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Where the control plane is, and what this sidecar is to it.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    /// The control plane's sidecar API.
+    pub url: ControlPlaneUrl,
+    /// The sidecar's own settings; its listeners are the bound addresses, so a TCP service
+    /// overlapping them is refused.
+    pub sidecar: Sidecar,
+    /// `--app-protocol`; `None`: `http2` while the mesh lists the service as `grpc`, else `http1`.
+    pub app_protocol: Option<AppProtocol>,
+    /// Where other sidecars reach the inbound listener (the `hello`'s `address`).
+    pub advertise: String,
+}
+
+/// The parts of the running sidecar that the client changes.
+#[derive(Debug, Clone)]
+pub struct Handles {
+    /// The snapshot in force; swapped on each applied snapshot.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Every metric (the client registers its own in the same registry).
+    pub metrics: Metrics,
+    /// Set once the first snapshot is in force.
+    pub ready: Arc<AtomicBool>,
+    /// Stops the TCP service listeners bound later, with the others.
+    pub drain: Drain,
+    /// The bound addresses (`/config`); TCP service listeners are added as they are bound.
+    pub listeners: Arc<ArcSwap<BoundAddrs>>,
+    /// Written again when a TCP service listener is added.
+    pub bound_addrs_file: Option<PathBuf>,
+}
+
+/// Starts the client: it connects, applies snapshots and reconnects until the task is aborted
+/// (which closes the stream).
+pub fn spawn(control: ControlPlane, handles: Handles) -> JoinHandle<()> {
+    let metrics = ControlMetrics::new(handles.metrics.registry());
+    let hello = Outgoing::Hello {
+        id: client::sidecar_id(control.sidecar.service.as_str()),
+        service: control.sidecar.service.to_string(),
+        address: control.advertise.clone(),
+        proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
+        serving: false,
+    };
+    let applier = apply::Applier::new(&control, &handles, metrics.clone());
+    let client = client::Client::new(control.url, &hello, applier, metrics);
+    tokio::spawn(client.run())
+}

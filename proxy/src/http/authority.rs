@@ -1,0 +1,108 @@
+//! Which authority a request is for: absolute-form URI first, then the Host header.
+
+use http::{header, HeaderValue, Uri};
+
+/// The request's authority (`orders`, `orders:8080`), from the absolute URI (as HTTP proxies and
+/// HTTP/2 `:authority` give it) or else the `Host` header.
+///
+/// One exception: an HTTP/2 client that dials the sidecar by address puts that address in
+/// `:authority`; when the URI names an IP literal and a `Host` header is present, `Host` says
+/// which service is meant.
+pub fn of(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
+    let host_header = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (uri.authority(), host_header) {
+        (Some(authority), Some(host)) if is_ip_literal(authority.host()) => Some(host.to_owned()),
+        (Some(authority), _) => Some(authority.as_str().to_owned()),
+        (None, host) => host.map(str::to_owned),
+    }
+}
+
+fn is_ip_literal(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+}
+
+/// The request's authority, from the `Host` header first, else the URI. Used inbound, where the
+/// URI names this sidecar's own address and `Host` what the caller asked for.
+pub fn of_host_header_first(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => Some(host.to_owned()),
+        None => uri.authority().map(|a| a.as_str().to_owned()),
+    }
+}
+
+/// The host part of an authority, lowercased, without port or userinfo.
+pub fn host(authority: &str) -> String {
+    let without_user = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if without_user.starts_with('[') {
+        without_user
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        without_user
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Points a request at `addr`, keeping what the client asked for in the `Host` header.
+pub fn retarget(
+    request: &mut http::Request<super::Body>,
+    addr: std::net::SocketAddr,
+    authority: Option<&str>,
+) {
+    if let Some(authority) = authority {
+        if let Ok(value) = HeaderValue::from_str(authority) {
+            request.headers_mut().insert(header::HOST, value);
+        }
+    }
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    // A SocketAddr and a path hyper already parsed always make a valid URI.
+    if let Ok(uri) = format!("http://{addr}{path}").parse() {
+        *request.uri_mut() = uri;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_strips_port_user_and_case() {
+        assert_eq!(host("Orders:8080"), "orders");
+        assert_eq!(host("orders."), "orders");
+        assert_eq!(host("u:p@orders:1"), "orders");
+        assert_eq!(host("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn absolute_uri_wins_over_host_header() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("web"));
+        let uri: Uri = "http://orders/x".parse().unwrap();
+        assert_eq!(of(&uri, &headers).as_deref(), Some("orders"));
+        let uri: Uri = "/x".parse().unwrap();
+        assert_eq!(of(&uri, &headers).as_deref(), Some("web"));
+        let uri: Uri = "http://127.0.0.1:4140/x".parse().unwrap();
+        assert_eq!(
+            of(&uri, &headers).as_deref(),
+            Some("web"),
+            "an address in :authority defers to Host"
+        );
+        assert_eq!(
+            of(&uri, &http::HeaderMap::new()).as_deref(),
+            Some("127.0.0.1:4140")
+        );
+    }
+}

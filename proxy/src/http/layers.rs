@@ -1,0 +1,239 @@
+//! Layers every request passes in both directions: errors to responses, header hygiene.
+
+use super::error::ProxyError;
+use super::headers::strip_hop_by_hop;
+use super::{Request, Response};
+use futures_util::future::{BoxFuture, FutureExt};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+/// Turns a [`ProxyError`] into its response; the one place errors become HTTP.
+#[derive(Debug, Clone)]
+pub struct ErrorResponse<S> {
+    inner: S,
+}
+
+/// Layer for [`ErrorResponse`].
+#[derive(Debug, Clone, Default)]
+pub struct ErrorResponseLayer;
+
+impl<S> tower::Layer<S> for ErrorResponseLayer {
+    type Service = ErrorResponse<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorResponse { inner }
+    }
+}
+
+impl<S> tower::Service<Request> for ErrorResponse<S>
+where
+    S: tower::Service<Request, Response = Response, Error = ProxyError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let future = self.inner.call(request);
+        // `map` rather than an async block: rustc cannot yet prove such blocks `Send` here.
+        Box::pin(future.map(|result| {
+            Ok(result.unwrap_or_else(|error| {
+                tracing::debug!(%error, "answering with a proxy error");
+                // Observers upstream of here see the classification, not just a status.
+                let failure = crate::policy::classify::error(&error);
+                let mut response = error.into_response();
+                response.extensions_mut().insert(failure);
+                response
+            }))
+        }))
+    }
+}
+
+/// Request extension, set by the server as a request arrives: how many header fields the client
+/// sent, before any layer added its own (such as `traceparent`). The header count limit applies
+/// to this number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedHeaderCount(pub usize);
+
+/// Removes hop-by-hop headers both ways and enforces the header count limit (HTTP/1 is also
+/// limited by hyper's parser; HTTP/2 only here).
+#[derive(Debug, Clone)]
+pub struct Sanitize<S> {
+    inner: S,
+    max_headers: usize,
+}
+
+/// Layer for [`Sanitize`].
+#[derive(Debug, Clone)]
+pub struct SanitizeLayer {
+    /// Most headers a request may carry.
+    pub max_headers: usize,
+}
+
+impl<S> tower::Layer<S> for SanitizeLayer {
+    type Service = Sanitize<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Sanitize {
+            inner,
+            max_headers: self.max_headers,
+        }
+    }
+}
+
+impl<S> tower::Service<Request> for Sanitize<S>
+where
+    S: tower::Service<Request, Response = Response, Error = ProxyError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<Response, ProxyError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // What the client sent, not what earlier layers added.
+        let count = request
+            .extensions()
+            .get::<ReceivedHeaderCount>()
+            .map_or_else(|| request.headers().len(), |received| received.0);
+        if count > self.max_headers {
+            let max = self.max_headers;
+            return Box::pin(async move { Err(ProxyError::TooManyHeaders { count, max }) });
+        }
+        if let Some(reason) = ambiguous_framing(request.headers()) {
+            return Box::pin(async move { Err(ProxyError::BadFraming { reason }) });
+        }
+        strip_hop_by_hop(request.headers_mut(), true);
+        let future = self.inner.call(request);
+        Box::pin(future.map(|result| {
+            let mut response = result?;
+            strip_hop_by_hop(response.headers_mut(), false);
+            Ok(response)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::body;
+    use tower::{Layer, ServiceExt};
+
+    fn request(headers: usize, received: Option<usize>) -> Request {
+        let mut request = http::Request::new(body::empty());
+        for i in 0..headers {
+            request.headers_mut().insert(
+                format!("x-h{i}").parse::<http::HeaderName>().unwrap(),
+                "v".parse().unwrap(),
+            );
+        }
+        if let Some(n) = received {
+            request.extensions_mut().insert(ReceivedHeaderCount(n));
+        }
+        request
+    }
+
+    async fn status(request: Request) -> Result<(), ProxyError> {
+        let ok = tower::service_fn(|_: Request| async {
+            Ok::<_, ProxyError>(http::Response::new(body::empty()))
+        });
+        SanitizeLayer { max_headers: 2 }
+            .layer(ok)
+            .oneshot(request)
+            .await
+            .map(drop)
+    }
+
+    #[tokio::test]
+    async fn the_header_limit_counts_what_the_client_sent() {
+        // Two from the client plus one a layer added (traceparent): within the limit of two.
+        assert!(status(request(3, Some(2))).await.is_ok());
+        let refused = status(request(3, Some(3))).await.unwrap_err();
+        assert!(matches!(
+            refused,
+            ProxyError::TooManyHeaders { count: 3, max: 2 }
+        ));
+        // Without the extension (a request not from the server), the headers present count.
+        assert!(status(request(3, None)).await.is_err());
+    }
+}
+
+/// Why a request's framing is ambiguous (RFC 9112 §6.3), if it is: hyper accepts these, but an
+/// app behind us might read the body differently, which is how requests get smuggled.
+pub fn ambiguous_framing(headers: &http::HeaderMap) -> Option<&'static str> {
+    let transfer_encodings: Vec<&http::HeaderValue> = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    if transfer_encodings.is_empty() {
+        return None;
+    }
+    if headers.contains_key(http::header::CONTENT_LENGTH) {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    let only_chunked = transfer_encodings.len() == 1
+        && transfer_encodings[0]
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    if !only_chunked {
+        return Some("Transfer-Encoding other than `chunked`");
+    }
+    None
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::ambiguous_framing;
+    use http::HeaderMap;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn plain_chunked_or_length_is_fine() {
+        assert_eq!(
+            ambiguous_framing(&headers(&[("transfer-encoding", "chunked")])),
+            None
+        );
+        assert_eq!(
+            ambiguous_framing(&headers(&[("content-length", "5")])),
+            None
+        );
+        assert_eq!(ambiguous_framing(&headers(&[])), None);
+    }
+
+    #[test]
+    fn conflicts_and_other_codings_are_refused() {
+        let both = headers(&[("content-length", "5"), ("transfer-encoding", "chunked")]);
+        assert!(ambiguous_framing(&both).is_some());
+        for te in ["gzip, chunked", "chunked, chunked", "identity"] {
+            assert!(
+                ambiguous_framing(&headers(&[("transfer-encoding", te)])).is_some(),
+                "{te}"
+            );
+        }
+        let twice = headers(&[
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        assert!(ambiguous_framing(&twice).is_some());
+    }
+}

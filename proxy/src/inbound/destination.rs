@@ -1,0 +1,33 @@
+//! Choosing the inbound upstream: always the local app of the request's snapshot.
+
+use crate::http::client::UpstreamProtocol;
+use crate::http::error::ProxyError;
+use crate::http::forward::{Destination, Upstream};
+use crate::http::{authority, Request};
+use crate::snapshot::Snapshot;
+use convoy_config::AppProtocol;
+use std::sync::Arc;
+
+/// The local app, spoken to as the sidecar config says.
+#[derive(Debug, Clone, Default)]
+pub struct LocalApp;
+
+impl Destination for LocalApp {
+    fn choose(&self, request: &Request) -> Result<Upstream, ProxyError> {
+        let snapshot = request
+            .extensions()
+            .get::<Arc<Snapshot>>()
+            .ok_or(ProxyError::MissingAuthority)?;
+        let sidecar = &snapshot.config.sidecar;
+        Ok(Upstream {
+            service: sidecar.service.clone(),
+            in_flight: snapshot.app.start(),
+            clients: snapshot.app_clients.clone(),
+            authority: authority::of_host_header_first(request.uri(), request.headers()),
+            protocol: match sidecar.app_protocol {
+                AppProtocol::Http1 => UpstreamProtocol::Http1,
+                AppProtocol::Http2 => UpstreamProtocol::Http2,
+            },
+        })
+    }
+}

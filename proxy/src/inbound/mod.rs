@@ -1,0 +1,59 @@
+//! Inbound: other sidecars (and later the gateway) call the local app through this listener.
+//! mTLS terminates in front of this stack (a later layer of the accept path); the request path
+//! itself does not change.
+
+mod destination;
+
+pub use destination::LocalApp;
+
+use crate::http::forward::Forward;
+use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
+use crate::http::Request;
+use crate::policy::fault::{FaultLayer, FaultMetrics};
+use crate::policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
+use crate::snapshot::Snapshot;
+use crate::telemetry::metrics::{Direction, Metrics};
+use crate::telemetry::observe::ObserveLayer;
+use crate::telemetry::trace_context::TraceContextLayer;
+use arc_swap::ArcSwap;
+use convoy_config::Limits;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tower::util::BoxCloneService;
+use tower::ServiceBuilder;
+
+/// The inbound request path, outermost first.
+pub fn stack(
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    limits: &Limits,
+    metrics: &Metrics,
+) -> BoxCloneService<Request, crate::http::Response, Infallible> {
+    // Limiter state for the listener's life; it follows each request's snapshot.
+    let rate_limits = RateLimits::start(
+        &snapshot.load().config,
+        RateLimitMetrics::new(metrics.registry()),
+    );
+    let service = ServiceBuilder::new()
+        // First, so the request keeps one snapshot from start to finish.
+        .map_request(move |mut request: Request| {
+            let current = snapshot.load_full();
+            request
+                .extensions_mut()
+                .insert(current.inbound_metrics.clone());
+            request.extensions_mut().insert(current);
+            request
+        })
+        .layer(TraceContextLayer)
+        .layer(ObserveLayer {
+            direction: Direction::Inbound,
+        })
+        .layer(ErrorResponseLayer)
+        .layer(SanitizeLayer {
+            max_headers: limits.max_header_count,
+        })
+        // Before fault injection: a refused request is neither delayed nor sent to the app.
+        .layer(RateLimitLayer::new(rate_limits))
+        .layer(FaultLayer::new(FaultMetrics::new(metrics.registry())))
+        .service(Forward::new(LocalApp));
+    BoxCloneService::new(service)
+}

@@ -1,0 +1,62 @@
+//! Outbound: the local app calls other services through this listener.
+
+mod decision;
+mod destination;
+mod resolve;
+mod route;
+
+pub use decision::{CallPolicy, Decision};
+pub use destination::Routed;
+pub use resolve::{Resolve, ResolveLayer, Target};
+pub use route::{matching_route, select, select_backend};
+
+use crate::http::forward::Forward;
+use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
+use crate::http::Request;
+use crate::policy::circuit_breaker::limits::LimitsLayer;
+use crate::policy::retry::RetryLayer;
+use crate::policy::timeout::TimeoutLayer;
+use crate::snapshot::Snapshot;
+use crate::telemetry::metrics::{Direction, Metrics};
+use crate::telemetry::observe::ObserveLayer;
+use crate::telemetry::trace_context::TraceContextLayer;
+use arc_swap::ArcSwap;
+use convoy_config::Limits;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tower::util::BoxCloneService;
+use tower::ServiceBuilder;
+
+/// The outbound request path, outermost first.
+pub fn stack(
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    limits: &Limits,
+    metrics: &Metrics,
+) -> BoxCloneService<Request, crate::http::Response, Infallible> {
+    let service = ServiceBuilder::new()
+        // First, so the request keeps one snapshot and every later layer knows the service.
+        .layer(ResolveLayer::new(snapshot))
+        // Before observing, so the access log carries the trace id.
+        .layer(TraceContextLayer)
+        // Outside the error mapping, so proxy-made responses are counted and logged too.
+        .layer(ObserveLayer {
+            direction: Direction::Outbound,
+        })
+        .layer(ErrorResponseLayer)
+        .layer(SanitizeLayer {
+            max_headers: limits.max_header_count,
+        })
+        // Outside retries: it bounds the request with all its attempts.
+        .layer(TimeoutLayer::request(metrics.policy.clone()))
+        .layer(RetryLayer {
+            metrics: metrics.policy.clone(),
+        })
+        // Inside retries: a timed-out attempt can be retried.
+        .layer(TimeoutLayer::per_try(metrics.policy.clone()))
+        // Each attempt takes a request slot of the backend service.
+        .layer(LimitsLayer {
+            metrics: metrics.policy.clone(),
+        })
+        .service(Forward::new(Routed));
+    BoxCloneService::new(service)
+}

@@ -1,0 +1,90 @@
+//! Resolving an outbound request against one snapshot: which service, which route, which
+//! backend, which policies.
+
+use crate::http::{authority, Request};
+use crate::snapshot::{ServiceRuntime, Snapshot};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// What the request asked for, resolved against the snapshot in force when it arrived.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The snapshot this request uses from start to finish.
+    pub snapshot: Arc<Snapshot>,
+    /// The authority as the client wrote it (`orders`, `orders:8080`), if any.
+    pub authority: Option<String>,
+    /// The service, if the authority names a known one.
+    pub service: Option<Arc<ServiceRuntime>>,
+}
+
+/// Puts a [`Target`] and the matching metric handles into the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Resolve<S> {
+    inner: S,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+}
+
+/// Layer for [`Resolve`].
+#[derive(Debug, Clone)]
+pub struct ResolveLayer {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+}
+
+impl ResolveLayer {
+    /// Resolves against whatever snapshot is current when each request arrives.
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
+        ResolveLayer { snapshot }
+    }
+}
+
+impl<S> tower::Layer<S> for ResolveLayer {
+    type Service = Resolve<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Resolve {
+            inner,
+            snapshot: self.snapshot.clone(),
+        }
+    }
+}
+
+impl<S: tower::Service<Request>> tower::Service<Request> for Resolve<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> S::Future {
+        let snapshot = self.snapshot.load_full();
+        let authority = authority::of(request.uri(), request.headers());
+        let service = authority
+            .as_deref()
+            .and_then(|a| snapshot.service(&authority::host(a)).cloned());
+        let metrics = service
+            .as_ref()
+            .map_or_else(|| snapshot.unknown_metrics.clone(), |s| s.metrics.clone());
+        request.extensions_mut().insert(metrics);
+        if let Some(service) = &service {
+            let (route, backend_name) =
+                super::route::select(&service.config, request.uri().path(), request.headers());
+            // Validation guarantees every backend is a known service.
+            let backend = snapshot
+                .service(backend_name.as_str())
+                .unwrap_or(service)
+                .clone();
+            let policy = service.policy(route);
+            request
+                .extensions_mut()
+                .insert(super::Decision { backend, policy });
+        }
+        request.extensions_mut().insert(Target {
+            snapshot,
+            authority,
+            service,
+        });
+        self.inner.call(request)
+    }
+}

@@ -1,0 +1,229 @@
+//! The limits half of circuit breaking: requests in flight, requests waiting for a slot,
+//! retries in flight, per service. Overflow fails fast with 503.
+
+use crate::http::error::ProxyError;
+use crate::http::{body, Request, Response};
+use crate::outbound::Decision;
+use convoy_config::{CircuitBreaker, ServiceName};
+use futures_util::future::BoxFuture;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::Semaphore;
+
+/// The live counters behind one service's limits.
+#[derive(Debug)]
+pub struct ServiceLimits {
+    service: ServiceName,
+    config: CircuitBreaker,
+    requests: Arc<Semaphore>,
+    waiting: AtomicU32,
+    retries: AtomicU32,
+}
+
+/// A retry in flight, counted against `max_retries` until dropped.
+#[derive(Debug)]
+pub struct RetrySlot(Arc<ServiceLimits>);
+
+impl Drop for RetrySlot {
+    fn drop(&mut self) {
+        self.0.retries.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ServiceLimits {
+    /// Limits for `service`.
+    pub fn new(service: ServiceName, config: CircuitBreaker) -> Arc<Self> {
+        Arc::new(ServiceLimits {
+            requests: Arc::new(Semaphore::new(config.max_requests as usize)),
+            service,
+            config,
+            waiting: AtomicU32::new(0),
+            retries: AtomicU32::new(0),
+        })
+    }
+
+    /// Whether these limits enforce `config`'s `max_requests`, `max_pending_requests` and
+    /// `max_retries` (the fields they use): a new configuration then keeps them, with the
+    /// requests and retries they count.
+    pub fn serves(&self, config: &CircuitBreaker) -> bool {
+        self.config.max_requests == config.max_requests
+            && self.config.max_pending_requests == config.max_pending_requests
+            && self.config.max_retries == config.max_retries
+    }
+
+    /// Takes a retry slot, if fewer than `max_retries` retries are in flight.
+    pub fn try_retry(self: &Arc<Self>) -> Option<RetrySlot> {
+        let max = self.config.max_retries;
+        self.retries
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RetrySlot(self.clone()))
+    }
+
+    /// Takes a request slot: at once, after waiting in the bounded queue, or not at all.
+    pub async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ProxyError> {
+        if let Ok(permit) = self.requests.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let max_pending = self.config.max_pending_requests;
+        let queued = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max_pending).then_some(n + 1)
+            });
+        if queued.is_err() {
+            let (limit, max) = if max_pending == 0 {
+                ("max_requests", self.config.max_requests)
+            } else {
+                ("max_pending_requests", max_pending)
+            };
+            return Err(ProxyError::Overflow {
+                service: self.service.clone(),
+                limit,
+                max,
+            });
+        }
+        let permit = self.requests.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| ProxyError::Overflow {
+            service: self.service.clone(),
+            limit: "max_requests",
+            max: self.config.max_requests,
+        })
+    }
+}
+
+type Inner = tower::util::BoxCloneService<Request, Response, ProxyError>;
+
+/// Holds a request slot of the backend service for the request's whole life, body included.
+#[derive(Clone)]
+pub struct Limits {
+    inner: Inner,
+    metrics: crate::telemetry::policy_metrics::PolicyMetrics,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits").finish_non_exhaustive()
+    }
+}
+
+/// Layer for [`Limits`].
+#[derive(Debug, Clone)]
+pub struct LimitsLayer {
+    /// Where overflows are counted.
+    pub metrics: crate::telemetry::policy_metrics::PolicyMetrics,
+}
+
+impl<S> tower::Layer<S> for LimitsLayer
+where
+    S: tower::Service<Request, Response = Response, Error = ProxyError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Service = Limits;
+    fn layer(&self, inner: S) -> Self::Service {
+        Limits {
+            inner: Inner::new(inner),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl tower::Service<Request> for Limits {
+    type Response = Response;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<Response, ProxyError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let limits = request
+            .extensions()
+            .get::<Decision>()
+            .map(|d| d.backend.limits.clone());
+        // Readiness was polled on this clone; the one taken into the future is polled again.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let Some(limits) = limits else {
+                return inner.call(request).await;
+            };
+            let permit = match limits.acquire().await {
+                Ok(permit) => permit,
+                Err(error) => {
+                    if let ProxyError::Overflow { service, limit, .. } = &error {
+                        metrics.overflow(service.as_str(), limit);
+                    }
+                    return Err(error);
+                }
+            };
+            let response = inner.call(request).await?;
+            Ok(response.map(|b| body::with_guard(b, permit)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_requests: u32, max_pending: u32, max_retries: u32) -> Arc<ServiceLimits> {
+        let config = CircuitBreaker {
+            max_requests,
+            max_pending_requests: max_pending,
+            max_retries,
+            ..CircuitBreaker::default()
+        };
+        ServiceLimits::new(ServiceName::new("orders").unwrap(), config)
+    }
+
+    #[tokio::test]
+    async fn overflow_fails_fast_once_slots_and_queue_are_full() {
+        let l = limits(1, 0, 1);
+        let held = l.acquire().await.unwrap();
+        let error = l.acquire().await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "circuit breaker overflow: service orders at max_requests (1)"
+        );
+        drop(held);
+        assert!(l.acquire().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_requests_wait_for_a_slot_up_to_the_queue_limit() {
+        let l = limits(1, 1, 1);
+        let held = l.acquire().await.unwrap();
+        let waiting = tokio::spawn({
+            let l = l.clone();
+            async move { l.acquire().await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        let error = l.acquire().await.unwrap_err();
+        assert!(
+            error.to_string().contains("max_pending_requests (1)"),
+            "{error}"
+        );
+        drop(held);
+        assert!(
+            waiting.await.unwrap().is_ok(),
+            "the queued request gets the freed slot"
+        );
+    }
+
+    #[test]
+    fn retries_in_flight_are_bounded() {
+        let l = limits(10, 0, 2);
+        let a = l.try_retry().unwrap();
+        let _b = l.try_retry().unwrap();
+        assert!(l.try_retry().is_none());
+        drop(a);
+        assert!(l.try_retry().is_some());
+    }
+}

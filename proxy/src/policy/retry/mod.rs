@@ -1,0 +1,11 @@
+//! Budgeted retries on the outbound side: full-jitter exponential backoff, `Retry-After`
+//! honoured up to a cap, request bodies replayed up to 64 KiB, non-idempotent requests retried
+//! only when they provably never reached the app (or the route opts in).
+
+pub mod budget;
+pub mod decide;
+mod layer;
+mod peek;
+pub mod replay;
+
+pub use layer::{Retry, RetryLayer, X_CONVOY_ATTEMPT};

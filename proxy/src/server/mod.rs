@@ -1,0 +1,153 @@
+//! Accepting connections and serving HTTP/1.1 and HTTP/2 on them, with limits and draining.
+
+pub mod activity;
+pub mod signals;
+
+use crate::http::layers::ReceivedHeaderCount;
+use crate::http::{body, Response};
+use activity::{Activity, ActivityIo};
+use convoy_config::Limits;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use prometheus::IntGauge;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::util::BoxCloneService;
+use tower::Service;
+
+/// The service a listener runs for each request.
+pub type HttpService = BoxCloneService<crate::http::Request, Response, Infallible>;
+
+/// Request extension: the address of the client connection the request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// Shared by every listener: the signal to stop accepting and drain, and the set of tasks to
+/// wait for before exiting.
+#[derive(Debug, Clone, Default)]
+pub struct Drain {
+    /// Cancelled on SIGTERM/SIGINT.
+    pub signal: CancellationToken,
+    /// Every connection task.
+    pub tasks: TaskTracker,
+}
+
+/// Builds hyper's protocol-detecting connection builder from the limits.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_header_count);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Accepts on `listener` until drained, serving each connection in its own task.
+pub async fn serve_http(
+    listener: TcpListener,
+    name: &'static str,
+    service: HttpService,
+    limits: Limits,
+    drain: Drain,
+    open: IntGauge,
+) {
+    let builder = Arc::new(connection_builder(&limits));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        // At the connection limit, stop accepting: new clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            () = drain.signal.cancelled() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = name, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = drain.signal.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let service = service.clone();
+        let signal = drain.signal.clone();
+        let open = open.clone();
+        let idle_timeout = limits.idle_timeout;
+        drain.tasks.spawn(async move {
+            open.inc();
+            serve_connection(&builder, stream, peer, service, idle_timeout, signal).await;
+            open.dec();
+            drop(permit);
+            tracing::trace!(listener = name, %peer, "connection closed");
+        });
+    }
+    tracing::debug!(listener = name, "stopped accepting");
+}
+
+async fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    service: HttpService,
+    idle_timeout: Duration,
+    drain: CancellationToken,
+) {
+    let activity = Activity::new();
+    let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
+    let per_request = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let guard = activity.request_started();
+            let mut service = service.clone();
+            let mut request = request.map(body::boxed);
+            let received = ReceivedHeaderCount(request.headers().len());
+            request.extensions_mut().insert(received);
+            request.extensions_mut().insert(ClientAddr(peer));
+            async move {
+                let Ok(response) = service.call(request).await;
+                // The connection counts as busy until the response body is sent.
+                Ok::<_, Infallible>(response.map(|b| body::with_guard(b, guard)))
+            }
+        })
+    };
+    let connection = builder.serve_connection(io, per_request);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
+            }
+            () = drain.cancelled(), if !closing => {
+                // HTTP/2 gets GOAWAY; HTTP/1 closes after the response in flight.
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = activity.idle(idle_timeout), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}

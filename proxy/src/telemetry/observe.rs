@@ -1,0 +1,145 @@
+//! Per-request metrics and the access log.
+
+use super::metrics::{Direction, RequestMetrics};
+use super::trace_context::TraceId;
+use super::UpstreamEndpoint;
+use crate::http::error::X_CONVOY_ERROR;
+use crate::http::{Request, Response};
+use crate::policy::classify::{self, Failure};
+use futures_util::future::{BoxFuture, FutureExt};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Records each request in `/metrics` (count by status class, latency, in flight) and writes one
+/// access-log event (target `convoy::access`). Reads the [`RequestMetrics`] that the resolve
+/// layer put into the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    direction: Direction,
+}
+
+/// Layer for [`Observe`].
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    /// Which direction this stack serves.
+    pub direction: Direction,
+}
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            direction: self.direction,
+        }
+    }
+}
+
+struct InFlightGuard(Arc<RequestMetrics>);
+
+/// What the access log needs from the request, taken before it moves on.
+struct AccessFields {
+    trace_id: String,
+    method: http::Method,
+    authority: String,
+    path: String,
+}
+
+impl AccessFields {
+    fn log(&self, direction: &str, response: &Response, elapsed: std::time::Duration) {
+        let upstream = response
+            .extensions()
+            .get::<UpstreamEndpoint>()
+            .map(|u| u.0.to_string())
+            .unwrap_or_default();
+        let error = response
+            .headers()
+            .get(X_CONVOY_ERROR)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info!(
+            target: "convoy::access",
+            direction,
+            method = %self.method,
+            authority = %self.authority,
+            path = %self.path,
+            status = response.status().as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            upstream = %upstream,
+            trace_id = %self.trace_id,
+            error,
+            "request"
+        );
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
+    }
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let metrics = request.extensions().get::<Arc<RequestMetrics>>().cloned();
+        let guard = metrics.map(|m| {
+            m.in_flight().inc();
+            InFlightGuard(m)
+        });
+        // The access log's fields are copied only when it is on: with it off, a request
+        // allocates nothing here.
+        let logged = tracing::enabled!(target: "convoy::access", tracing::Level::INFO).then(|| {
+            AccessFields {
+                trace_id: request
+                    .extensions()
+                    .get::<TraceId>()
+                    .map(|t| t.0.clone())
+                    .unwrap_or_default(),
+                method: request.method().clone(),
+                authority: crate::http::authority::of_host_header_first(
+                    request.uri(),
+                    request.headers(),
+                )
+                .unwrap_or_default(),
+                path: request.uri().path().to_owned(),
+            }
+        });
+        let direction = self.direction.as_str();
+        let future = self.inner.call(request);
+        // `map` rather than an async block: rustc cannot yet prove such blocks `Send` here.
+        Box::pin(future.map(move |result| {
+            let Ok(response) = result;
+            let elapsed = started.elapsed();
+            if let Some(guard) = &guard {
+                guard.0.record(response.status(), elapsed);
+                let failure =
+                    response.extensions().get::<Failure>().copied().or_else(|| {
+                        classify::response(response.status(), response.headers()).err()
+                    });
+                if let Some(failure) = failure {
+                    guard.0.record_failure(failure);
+                }
+            }
+            if let Some(fields) = &logged {
+                fields.log(direction, &response, elapsed);
+            }
+            Ok(response)
+        }))
+    }
+}

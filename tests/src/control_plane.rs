@@ -1,0 +1,441 @@
+//! Running `convoy-control-plane serve` as a child process over a mesh directory in a tempdir:
+//! edit the directory, read `/v1/status` and `/v1/history`, roll back (by the API or the
+//! command line), kill it and start it again on the same address, and never leave it running.
+
+use crate::client::{full, HttpClient, Proto};
+use crate::proxy::{Proxy, START_TIMEOUT};
+use crate::STEP_TIMEOUT;
+use serde::Deserialize;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The `--warm-up` of [`ControlPlane::start`]: after a restart, sidecars that reconnect
+/// already serving keep their last snapshot this long, while the others come back.
+pub const WARM_UP: &str = "1500ms";
+
+/// The `--endpoint-grace` of [`ControlPlane::start`]: short, so a sidecar that is gone leaves
+/// its callers' balancers soon.
+pub const ENDPOINT_GRACE: &str = "500ms";
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    /// The version in force.
+    pub version: u64,
+    /// The last change of the directory that did not validate, until one validates again.
+    pub last_rejected: Option<Rejected>,
+    /// Every sidecar connected or within its grace.
+    pub sidecars: Vec<SidecarStatus>,
+}
+
+/// A change of the directory that did not validate.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rejected {
+    /// When it was seen (RFC 3339).
+    pub time: String,
+    /// `file:line:column: field.path: message`.
+    pub error: String,
+}
+
+/// One sidecar in the status.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SidecarStatus {
+    /// Its id.
+    pub id: String,
+    /// Its service.
+    pub service: String,
+    /// Its endpoint (the inbound listener it advertised).
+    pub address: String,
+    /// Whether its stream is open (false: within the grace).
+    pub connected: bool,
+    /// When its current (or last) stream opened.
+    pub connected_since: String,
+    /// The last version it acknowledged.
+    pub acked_version: Option<u64>,
+    /// The last snapshot it refused.
+    pub last_nack: Option<Nack>,
+}
+
+/// A refused snapshot.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Nack {
+    /// Its version.
+    pub version: u64,
+    /// The sidecar's reason.
+    pub reason: String,
+}
+
+impl Status {
+    /// The sidecar whose inbound listener is `proxy`'s; panics if the status does not list it.
+    pub fn of(&self, proxy: &Proxy) -> &SidecarStatus {
+        let address = proxy.inbound().to_string();
+        self.sidecars
+            .iter()
+            .find(|s| s.address == address)
+            .unwrap_or_else(|| panic!("no sidecar at {address} in the status: {self:#?}"))
+    }
+
+    /// Whether exactly `count` sidecars are listed, every one connected and acknowledging the
+    /// version in force.
+    pub fn converged(&self, count: usize) -> bool {
+        self.sidecars.len() == count
+            && self
+                .sidecars
+                .iter()
+                .all(|s| s.connected && s.acked_version == Some(self.version))
+    }
+}
+
+/// `GET /v1/history`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct History {
+    /// Every version published, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// One published version.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    /// The version.
+    pub version: u64,
+    /// When (RFC 3339).
+    pub time: String,
+    /// Who: `config-dir`, `registry`, or a rollback's author.
+    pub author: String,
+    /// `config`, `endpoints` or `rollback`.
+    pub kind: String,
+    /// What changed.
+    pub summary: String,
+}
+
+impl History {
+    /// The event of `version`; panics if there is none.
+    pub fn event(&self, version: u64) -> &Event {
+        self.events
+            .iter()
+            .find(|e| e.version == version)
+            .unwrap_or_else(|| panic!("no version {version} in the history: {self:#?}"))
+    }
+}
+
+/// A running `convoy-control-plane serve`. Dropping it kills the process; when the test is
+/// panicking, its log is printed first.
+#[derive(Debug)]
+pub struct ControlPlane {
+    child: Option<Child>,
+    api: SocketAddr,
+    admin: SocketAddr,
+    extra: Vec<OsString>,
+    mesh: TempDir,
+    scratch: TempDir,
+    log_path: PathBuf,
+}
+
+impl ControlPlane {
+    /// Writes `files` (name, YAML) into a new mesh directory and starts the control plane on
+    /// it, every listener on `127.0.0.1:0`, with `--endpoint-grace` [`ENDPOINT_GRACE`]; waits
+    /// until its admin `/ready` answers 200.
+    pub async fn start(files: &[(&str, &str)]) -> ControlPlane {
+        ControlPlane::start_with(
+            files,
+            &["--endpoint-grace", ENDPOINT_GRACE, "--warm-up", WARM_UP],
+        )
+        .await
+    }
+
+    /// As [`ControlPlane::start`], with `args` added to `serve` instead of the grace.
+    pub async fn start_with(files: &[(&str, &str)], args: &[&str]) -> ControlPlane {
+        let mesh = tempfile::tempdir().expect("create the mesh directory");
+        for (name, text) in files {
+            std::fs::write(mesh.path().join(name), text).expect("write a mesh file");
+        }
+        let scratch = tempfile::tempdir().expect("create a temporary directory");
+        let log_path = scratch.path().join("control-plane.log");
+        let mut cp = ControlPlane {
+            child: None,
+            api: "127.0.0.1:0".parse().expect("an address"),
+            admin: "127.0.0.1:0".parse().expect("an address"),
+            extra: args.iter().map(OsString::from).collect(),
+            mesh,
+            scratch,
+            log_path,
+        };
+        cp.spawn_and_wait("127.0.0.1:0".parse().expect("an address"))
+            .await;
+        cp
+    }
+
+    /// Starts the process with the sidecar API on `listen` and waits until it is ready.
+    async fn spawn_and_wait(&mut self, listen: SocketAddr) {
+        let addrs_file = self.scratch.path().join("bound-addrs.json");
+        let _ = std::fs::remove_file(&addrs_file);
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the log file");
+        let _ = writeln!(log, "--- convoy-control-plane serve --listen {listen} ---");
+        let mut command = Command::new(crate::binary::control_plane());
+        command
+            .arg("serve")
+            .arg("--config-dir")
+            .arg(self.mesh.path())
+            .arg("--listen")
+            .arg(listen.to_string())
+            .args(["--admin-addr", "127.0.0.1:0"])
+            .arg("--bound-addrs-file")
+            .arg(&addrs_file)
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log file handle"))
+            .stderr(log);
+        crate::proxy::scrub_env(&mut command);
+        self.child = Some(command.spawn().expect("spawn convoy-control-plane"));
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            self.fail_if_exited("while starting");
+            if let Ok(text) = std::fs::read_to_string(&addrs_file) {
+                let addrs: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| self.fail(&format!("bad bound-addrs file {text:?}: {e}")));
+                let addr = |key: &str| -> SocketAddr {
+                    addrs[key]
+                        .as_str()
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or_else(|| self.fail(&format!("no `{key}` in {text}")))
+                };
+                let (api, admin) = (addr("listen"), addr("admin"));
+                (self.api, self.admin) = (api, admin);
+                break;
+            }
+            if Instant::now() > deadline {
+                self.fail("no bound-addrs file within the start timeout");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        loop {
+            self.fail_if_exited("while waiting for /ready");
+            let client = HttpClient::new(Proto::Http1, self.admin);
+            let request = client
+                .request("control-plane", "/ready")
+                .body(crate::client::empty())
+                .expect("a valid request");
+            if client
+                .try_send(request)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail("/ready did not answer 200 within the start timeout");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn fail_if_exited(&mut self, when: &str) {
+        let exited = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            self.fail(&format!("convoy-control-plane exited {when}: {status}"));
+        }
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!("{what}\n--- convoy-control-plane log ---\n{}", self.log());
+    }
+
+    /// Everything the control plane wrote to stdout and stderr so far (every run of it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The sidecar API's address.
+    pub fn api(&self) -> SocketAddr {
+        self.api
+    }
+
+    /// The admin listener's address (a new one after [`ControlPlane::restart`]).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// The sidecar API's URL, for `--control-plane` and `--url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// The mesh directory.
+    pub fn dir(&self) -> &Path {
+        self.mesh.path()
+    }
+
+    /// The path of file `name` of the mesh directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.mesh.path().join(name)
+    }
+
+    /// Writes (or replaces) file `name` of the mesh directory atomically: the whole text to a
+    /// hidden temporary file, then renamed over it, so the control plane never reads half a
+    /// file.
+    pub fn write(&self, name: &str, text: &str) {
+        let tmp = self.mesh.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write a temporary mesh file");
+        std::fs::rename(&tmp, self.path(name)).expect("rename the mesh file into place");
+    }
+
+    /// Removes file `name` of the mesh directory.
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.path(name)).expect("remove a mesh file");
+    }
+
+    /// A GET of `path` on the sidecar API: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let reply = HttpClient::new(Proto::Http1, self.api)
+            .get("control-plane", path)
+            .await;
+        (reply.status.as_u16(), reply.text())
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> T {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Status {
+        self.get_json("/v1/status").await
+    }
+
+    /// `GET /v1/history`.
+    pub async fn history(&self) -> History {
+        self.get_json("/v1/history").await
+    }
+
+    /// `POST /v1/rollback` to `version` as `author`: the new version, or the refusal's status
+    /// and reason.
+    pub async fn rollback(&self, version: u64, author: &str) -> Result<u64, (u16, String)> {
+        let client = HttpClient::new(Proto::Http1, self.api);
+        let body = serde_json::json!({ "version": version, "author": author }).to_string();
+        let request = client
+            .request("control-plane", "/v1/rollback")
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(full(body))
+            .expect("a valid request");
+        let reply = client.send(request).await;
+        if reply.status != 200 {
+            return Err((reply.status.as_u16(), reply.text()));
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&reply.body).expect("the rollback answer is JSON");
+        Ok(answer["version"].as_u64().expect("a version in the answer"))
+    }
+
+    /// Runs a client command of the binary (`status`, `history`, `rollback VERSION`) with
+    /// `--url` of this control plane; waits for it up to [`STEP_TIMEOUT`].
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(crate::binary::control_plane());
+        command
+            .args(args)
+            .arg("--url")
+            .arg(self.url())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CONVOY_") {
+                command.env_remove(key);
+            }
+        }
+        let what = format!("convoy-control-plane {}", args.join(" "));
+        crate::within(STEP_TIMEOUT, &what, command.output())
+            .await
+            .unwrap_or_else(|e| panic!("run {what}: {e}"))
+    }
+
+    /// The admin `/metrics`, parsed.
+    pub async fn metric_samples(&self) -> crate::metrics::Samples {
+        let reply = HttpClient::new(Proto::Http1, self.admin)
+            .get("control-plane", "/metrics")
+            .await;
+        assert_eq!(reply.status, 200, "/metrics: {reply:?}");
+        crate::metrics::Samples::parse(&reply.text())
+    }
+
+    /// Polls the status until `done` holds (up to [`STEP_TIMEOUT`]) and returns it; panics
+    /// with the last status and the log otherwise.
+    pub async fn wait_status(&self, what: &str, done: impl Fn(&Status) -> bool) -> Status {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "the status never showed {what} within {STEP_TIMEOUT:?}: {status:#?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until exactly `count` sidecars are connected and have acknowledged the version in
+    /// force (see [`Status::converged`]); the status.
+    pub async fn wait_converged(&self, count: usize) -> Status {
+        self.wait_status(&format!("{count} sidecars acking the version"), |s| {
+            s.converged(count)
+        })
+        .await
+    }
+
+    /// Starts the sidecar of `service` (its app at `app`) run by this control plane and waits
+    /// until it is ready (its first snapshot applied).
+    pub async fn sidecar(&self, service: &str, app: SocketAddr) -> Proxy {
+        let mut proxy = Proxy::with_control_plane(&self.url(), service, app)
+            .start_bound()
+            .await;
+        proxy.wait_ready().await;
+        proxy
+    }
+
+    /// Kills the process (SIGKILL: no goodbye to the sidecars) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the control plane again, on the same sidecar API address and the same mesh
+    /// directory (the admin listener gets a new port); waits until it is ready. Kills the
+    /// running one first, if any.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let listen = self.api;
+        self.spawn_and_wait(listen).await;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- convoy-control-plane log ({}) ---\n{}--- end of log ---",
+                self.log_path.display(),
+                self.log()
+            );
+        }
+    }
+}
