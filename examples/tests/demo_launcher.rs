@@ -154,7 +154,7 @@ fn demo_reports_traffic_for_every_service() {
     );
     assert!(
         out.stdout
-            .contains("convoy-control-plane status --url http://127.0.0.1:"),
+            .contains("convoy-control-plane status --url http://127."),
         "no hint on `convoy-control-plane status`\n{}",
         out.report
     );
