@@ -9,6 +9,7 @@ pub mod balance;
 pub mod cli;
 pub mod control;
 pub mod http;
+pub mod identity;
 pub mod inbound;
 pub mod outbound;
 pub mod policy;

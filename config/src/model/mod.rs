@@ -2,11 +2,13 @@
 
 mod names;
 mod policy;
+mod security;
 mod service;
 mod sidecar;
 
 pub use names::ServiceName;
 pub use policy::*;
+pub use security::{Authorization, AuthorizationRule, MtlsMode, Principal};
 pub use service::{Backend, Endpoint, HeaderMatch, PathMatch, Protocol, Route, Service};
 pub use sidecar::{AppProtocol, Limits, Listen, Sidecar};
 

@@ -1,6 +1,7 @@
 //! A service of the mesh: its protocol, endpoints and routes.
 
 use super::policy::{CircuitBreaker, Fault, RateLimitRule, RetryPolicy, RoutePolicy, Timeouts};
+use super::security::{Authorization, MtlsMode};
 use super::ServiceName;
 use crate::duration::format_duration;
 use serde::{Serialize, Serializer};
@@ -80,6 +81,11 @@ pub struct Service {
     pub rate_limits: Vec<RateLimitRule>,
     /// Faults injected into requests to this service (by its own sidecar, inbound).
     pub fault: Option<Fault>,
+    /// What its sidecar's inbound listener accepts. Default `strict`.
+    pub mtls: MtlsMode,
+    /// Who may call it (enforced by its own sidecar, inbound). Default: none, every caller the
+    /// mTLS mode lets in.
+    pub authorization: Option<Authorization>,
 }
 
 impl Service {

@@ -135,6 +135,9 @@ fn service(path: &str, name: ServiceName, raw: &raw::Service) -> Result<Service>
         )?,
         rate_limits,
         fault,
+        // Filled in from `mtls` and `authorization` by the security validation.
+        mtls: crate::model::MtlsMode::Strict,
+        authorization: None,
     })
 }
 
