@@ -16,6 +16,7 @@ mod load;
 mod locate;
 mod mesh_dir;
 pub mod model;
+pub mod path;
 mod raw;
 mod validate;
 pub mod wire;
@@ -28,3 +29,4 @@ pub use mesh_dir::{
     decode_wire_mesh, load_mesh_dir, mesh_files, parse_mesh_files, MeshSource, WIRE_SOURCE,
 };
 pub use model::*;
+pub use path::{normalize_path, PathError};

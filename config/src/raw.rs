@@ -3,7 +3,7 @@
 //! Every struct refuses unknown fields; optional fields are `Option` so that defaults live
 //! in one place (the validated model), not scattered over serde attributes.
 
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
 /// A whole configuration file.
@@ -70,6 +70,8 @@ pub(crate) struct Service {
     pub(crate) circuit_breaker: Option<CircuitBreaker>,
     pub(crate) rate_limit: Option<OneOrMany<RateLimit>>,
     pub(crate) fault: Option<Fault>,
+    pub(crate) mtls: Option<String>,
+    pub(crate) authorization: Option<Authorization>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,4 +195,53 @@ pub(crate) struct FaultDelay {
 pub(crate) struct FaultAbort {
     pub(crate) status: u64,
     pub(crate) percent: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Authorization {
+    pub(crate) allow: Vec<AllowEntry>,
+}
+
+/// An allow entry: a caller's name (shorthand for `{from: [name]}`) or a whole rule.
+///
+/// Deserialized by hand rather than `untagged`, so that a rule's errors (an unknown field, a
+/// wrong type) are reported as they are, at their field, not as "did not match any variant".
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum AllowEntry {
+    Caller(String),
+    Rule(AllowRule),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AllowRule {
+    pub(crate) from: Vec<String>,
+    pub(crate) methods: Option<Vec<String>>,
+    pub(crate) path_prefix: Option<String>,
+    pub(crate) path_exact: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for AllowEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> de::Visitor<'de> for Entry {
+            type Value = AllowEntry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a service name, \"*\", or a rule such as { from: [web], methods: [GET], path_prefix: /api/ }")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<AllowEntry, E> {
+                Ok(AllowEntry::Caller(name.to_owned()))
+            }
+
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<AllowEntry, M::Error> {
+                AllowRule::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(AllowEntry::Rule)
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::service::PathMatch;
 use super::ServiceName;
+use crate::identity::SpiffeId;
 use serde::{Serialize, Serializer};
 
 /// What the inbound listener of a service's sidecar accepts.
@@ -38,6 +39,44 @@ pub struct AuthorizationRule {
     pub methods: Vec<http::Method>,
 }
 
+impl Authorization {
+    /// The index of the first rule that allows `caller` (`None`: unauthenticated) to send
+    /// `method` to `path` (normalized, without query); `None` when no rule does.
+    pub fn allowing(
+        &self,
+        caller: Option<&SpiffeId>,
+        method: &http::Method,
+        path: &str,
+    ) -> Option<usize> {
+        let caller = caller?;
+        self.allow
+            .iter()
+            .position(|rule| rule.allows(caller, method, path))
+    }
+}
+
+impl AuthorizationRule {
+    /// Whether this rule allows `caller` to send `method` to `path` (normalized, no query).
+    pub fn allows(&self, caller: &SpiffeId, method: &http::Method, path: &str) -> bool {
+        self.from.iter().any(|p| p.admits(caller))
+            && (self.methods.is_empty() || self.methods.contains(method))
+            && match &self.path {
+                PathMatch::Any => true,
+                PathMatch::Exact(exact) => path == exact,
+                PathMatch::Prefix(prefix) => within_prefix(path, prefix),
+            }
+    }
+}
+
+/// Whether `path` lies within `prefix` by whole segments: `/api` covers `/api` and `/api/x` but
+/// not `/apix`; `/api/` covers `/api/` and `/api/x`.
+fn within_prefix(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+    }
+}
+
 /// A caller an authorization rule names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
@@ -45,6 +84,19 @@ pub enum Principal {
     Service(ServiceName),
     /// Any identity of the mesh's trust domain (`"*"` in YAML). Not plaintext callers.
     AnyMeshIdentity,
+}
+
+impl Principal {
+    /// Whether `caller` is this principal. The caller's trust domain is not compared: the
+    /// handshake only accepts identities of the mesh's own trust domain.
+    pub fn admits(&self, caller: &SpiffeId) -> bool {
+        match self {
+            Principal::Service(name) => {
+                caller.path().strip_prefix("/service/") == Some(name.as_str())
+            }
+            Principal::AnyMeshIdentity => true,
+        }
+    }
 }
 
 impl Serialize for Principal {
@@ -58,4 +110,78 @@ impl Serialize for Principal {
 
 fn serialize_methods<S: Serializer>(methods: &[http::Method], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(methods.iter().map(http::Method::as_str))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::TrustDomain;
+    use http::Method;
+
+    fn id(service: &str) -> SpiffeId {
+        SpiffeId::for_service(&TrustDomain::default(), &ServiceName::new(service).unwrap())
+    }
+
+    fn rule(from: &[&str], methods: &[Method], path: PathMatch) -> AuthorizationRule {
+        AuthorizationRule {
+            from: from
+                .iter()
+                .map(|f| match *f {
+                    "*" => Principal::AnyMeshIdentity,
+                    name => Principal::Service(ServiceName::new(name).unwrap()),
+                })
+                .collect(),
+            path,
+            methods: methods.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_first_rule_that_allows_decides() {
+        let policy = Authorization {
+            allow: vec![
+                rule(&["web"], &[Method::GET], PathMatch::Prefix("/api".into())),
+                rule(&["*"], &[], PathMatch::Exact("/health".into())),
+                rule(&["orders"], &[], PathMatch::Any),
+            ],
+        };
+        let web = id("web");
+        assert_eq!(policy.allowing(Some(&web), &Method::GET, "/api"), Some(0));
+        assert_eq!(policy.allowing(Some(&web), &Method::GET, "/api/x"), Some(0));
+        assert_eq!(policy.allowing(Some(&web), &Method::GET, "/apix"), None);
+        assert_eq!(policy.allowing(Some(&web), &Method::POST, "/api/x"), None);
+        assert_eq!(
+            policy.allowing(Some(&web), &Method::POST, "/health"),
+            Some(1)
+        );
+        assert_eq!(policy.allowing(Some(&web), &Method::GET, "/health/x"), None);
+        assert_eq!(
+            policy.allowing(Some(&id("orders")), &Method::DELETE, "/x"),
+            Some(2)
+        );
+        assert_eq!(
+            policy.allowing(Some(&id("orders-v2")), &Method::GET, "/x"),
+            None
+        );
+        // Unauthenticated callers match no rule, not even `*`.
+        assert_eq!(policy.allowing(None, &Method::GET, "/health"), None);
+    }
+
+    #[test]
+    fn prefixes_cover_whole_segments() {
+        assert!(within_prefix("/api/", "/api/"));
+        assert!(within_prefix("/api/x", "/api/"));
+        assert!(!within_prefix("/api", "/api/"));
+        assert!(within_prefix("/", "/"));
+        assert!(within_prefix("/anything", "/"));
+    }
+
+    #[test]
+    fn a_service_principal_names_only_service_identities() {
+        let orders = Principal::Service(ServiceName::new("orders").unwrap());
+        assert!(orders.admits(&id("orders")));
+        assert!(!orders.admits(&SpiffeId::parse("spiffe://convoy.local/orders").unwrap()));
+        assert!(!orders.admits(&SpiffeId::parse("spiffe://convoy.local/service/orders/x").unwrap()));
+        assert!(Principal::AnyMeshIdentity.admits(&id("orders")));
+    }
 }

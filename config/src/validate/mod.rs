@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 mod policy;
 mod primitives;
+mod security;
 
 use primitives::*;
 
@@ -105,6 +106,14 @@ fn service(path: &str, name: ServiceName, raw: &raw::Service) -> Result<Service>
         )
         .at_key());
     }
+    if protocol == Protocol::Tcp && raw.authorization.is_some() {
+        // Its connections are forwarded as bytes; no sidecar could check a request.
+        return Err(invalid(
+            &format!("{path}.authorization"),
+            "a `protocol: tcp` service cannot have an authorization policy",
+        )
+        .at_key());
+    }
     let (rate_limits, fault) = policy::inbound(
         path,
         name.as_str(),
@@ -135,9 +144,11 @@ fn service(path: &str, name: ServiceName, raw: &raw::Service) -> Result<Service>
         )?,
         rate_limits,
         fault,
-        // Filled in from `mtls` and `authorization` by the security validation.
-        mtls: crate::model::MtlsMode::Strict,
-        authorization: None,
+        mtls: security::mtls(&format!("{path}.mtls"), raw.mtls.as_deref())?,
+        authorization: security::authorization(
+            &format!("{path}.authorization"),
+            raw.authorization.as_ref(),
+        )?,
     })
 }
 
@@ -152,12 +163,15 @@ fn route(path: &str, mesh: &Mesh, owner: &ServiceName, raw: &raw::Route) -> Resu
                         "set `path_prefix` or `path_exact`, not both",
                     ))
                 }
-                (Some(p), None) => {
-                    PathMatch::Prefix(url_path(&format!("{path}.match.path_prefix"), p)?)
-                }
-                (None, Some(p)) => {
-                    PathMatch::Exact(url_path(&format!("{path}.match.path_exact"), p)?)
-                }
+                // Routes match the normalized path, as authorization does.
+                (Some(p), None) => PathMatch::Prefix(security::normal_path(
+                    &format!("{path}.match.path_prefix"),
+                    p,
+                )?),
+                (None, Some(p)) => PathMatch::Exact(security::normal_path(
+                    &format!("{path}.match.path_exact"),
+                    p,
+                )?),
                 (None, None) => PathMatch::Any,
             };
             let mut headers = Vec::with_capacity(m.headers.len());
