@@ -45,6 +45,14 @@ pub enum ProxyError {
         /// What is ambiguous.
         reason: &'static str,
     },
+    /// The request's path cannot be matched safely (an encoded slash or backslash, a broken
+    /// escape): an app could read it as another path than the one routing and authorization
+    /// saw.
+    #[error("bad request: {0}")]
+    BadPath(#[from] convoy_config::PathError),
+    /// The service's authorization policy allows no such request from this caller.
+    #[error("{0}")]
+    Forbidden(#[from] crate::policy::authorization::Forbidden),
     /// The service has no endpoint to send to.
     #[error("no endpoints: service {service} has no endpoints")]
     NoEndpoints {
@@ -138,7 +146,9 @@ impl ProxyError {
         match self {
             ProxyError::MissingAuthority
             | ProxyError::ClientBody { .. }
-            | ProxyError::BadFraming { .. } => StatusCode::BAD_REQUEST,
+            | ProxyError::BadFraming { .. }
+            | ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProxyError::UnknownService { .. } => StatusCode::NOT_FOUND,
             ProxyError::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::NoEndpoints { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -260,6 +270,16 @@ mod tests {
         assert_eq!(
             response.headers()[X_CONVOY_ERROR],
             "bad request body: Invalid chunk size line: missing size digit"
+        );
+    }
+
+    #[test]
+    fn bad_paths_and_refusals_have_their_status() {
+        let bad = ProxyError::BadPath(convoy_config::PathError::EncodedSlash).into_response();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            bad.headers()[X_CONVOY_ERROR],
+            "bad request: encoded slash in path"
         );
     }
 

@@ -2,7 +2,9 @@
 
 use super::error::ProxyError;
 use super::headers::strip_hop_by_hop;
+use super::path::PathRefused;
 use super::{Request, Response};
+use crate::identity::CLIENT_ID_HEADER;
 use futures_util::future::{BoxFuture, FutureExt};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -62,8 +64,10 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceivedHeaderCount(pub usize);
 
-/// Removes hop-by-hop headers both ways and enforces the header count limit (HTTP/1 is also
-/// limited by hyper's parser; HTTP/2 only here).
+/// Removes hop-by-hop headers both ways, removes any [`CLIENT_ID_HEADER`] a request arrives
+/// with (only the sidecar sets it, from a verified peer), refuses requests whose path could not
+/// be normalized ([`PathRefused`]), and enforces the header count limit (HTTP/1 is also limited
+/// by hyper's parser; HTTP/2 only here).
 #[derive(Debug, Clone)]
 pub struct Sanitize<S> {
     inner: S,
@@ -113,7 +117,12 @@ where
         if let Some(reason) = ambiguous_framing(request.headers()) {
             return Box::pin(async move { Err(ProxyError::BadFraming { reason }) });
         }
+        if let Some(PathRefused(reason)) = request.extensions().get::<PathRefused>().copied() {
+            return Box::pin(async move { Err(ProxyError::BadPath(reason)) });
+        }
         strip_hop_by_hop(request.headers_mut(), true);
+        // A forged identity: the app must only ever see the one the sidecar proved.
+        request.headers_mut().remove(CLIENT_ID_HEADER);
         let future = self.inner.call(request);
         Box::pin(future.map(|result| {
             let mut response = result?;
@@ -165,6 +174,42 @@ mod tests {
         ));
         // Without the extension (a request not from the server), the headers present count.
         assert!(status(request(3, None)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_path_that_could_not_be_normalized_is_refused() {
+        let mut refused = request(0, None);
+        refused
+            .extensions_mut()
+            .insert(PathRefused(convoy_config::PathError::EncodedSlash));
+        assert!(matches!(
+            status(refused).await,
+            Err(ProxyError::BadPath(convoy_config::PathError::EncodedSlash))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_forged_client_id_never_passes() {
+        let seen = tower::service_fn(|request: Request| async move {
+            let forged = request.headers().get_all(CLIENT_ID_HEADER).iter().count();
+            let mut response = http::Response::new(body::empty());
+            response
+                .headers_mut()
+                .insert("x-forged-count", forged.into());
+            Ok::<_, ProxyError>(response)
+        });
+        let mut forged = request(0, None);
+        for value in ["spiffe://convoy.local/service/admin", "x"] {
+            forged
+                .headers_mut()
+                .append(CLIENT_ID_HEADER, value.parse().unwrap());
+        }
+        let response = SanitizeLayer { max_headers: 10 }
+            .layer(seen)
+            .oneshot(forged)
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-forged-count"], "0");
     }
 }
 

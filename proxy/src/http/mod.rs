@@ -8,6 +8,7 @@ pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod layers;
+pub mod path;
 
 /// A boxed error that keeps its source chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

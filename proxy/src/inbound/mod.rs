@@ -1,14 +1,17 @@
 //! Inbound: other sidecars (and later the gateway) call the local app through this listener.
-//! mTLS terminates in front of this stack (a later layer of the accept path); the request path
-//! itself does not change.
+//! mTLS terminates in front of this stack (in the accept path), which hands each request the
+//! connection's proven [`crate::identity::Peer`].
 
+mod client_id;
 mod destination;
 
+pub use client_id::set_client_id;
 pub use destination::LocalApp;
 
 use crate::http::forward::Forward;
 use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
-use crate::http::Request;
+use crate::http::{path, Request};
+use crate::policy::authorization::{AuthorizationLayer, AuthorizationMetrics};
 use crate::policy::fault::{FaultLayer, FaultMetrics};
 use crate::policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
 use crate::snapshot::Snapshot;
@@ -34,7 +37,10 @@ pub fn stack(
         RateLimitMetrics::new(metrics.registry()),
     );
     let service = ServiceBuilder::new()
-        // First, so the request keeps one snapshot from start to finish.
+        // Before anything reads the path: authorization and rate limits see the path the app
+        // gets. A path that cannot be normalized is refused by Sanitize.
+        .map_request(path::normalize)
+        // Next, so the request keeps one snapshot from start to finish.
         .map_request(move |mut request: Request| {
             let current = snapshot.load_full();
             request
@@ -48,9 +54,15 @@ pub fn stack(
             direction: Direction::Inbound,
         })
         .layer(ErrorResponseLayer)
+        // Strips any forged client id before the identity header is set below.
         .layer(SanitizeLayer {
             max_headers: limits.max_header_count,
         })
+        // Before the rate limit: a refused caller does not use up the allowed callers' limits.
+        .layer(AuthorizationLayer::new(AuthorizationMetrics::new(
+            metrics.registry(),
+        )))
+        .map_request(set_client_id)
         // Before fault injection: a refused request is neither delayed nor sent to the app.
         .layer(RateLimitLayer::new(rate_limits))
         .layer(FaultLayer::new(FaultMetrics::new(metrics.registry())))

@@ -12,7 +12,7 @@ pub use route::{matching_route, select, select_backend};
 
 use crate::http::forward::Forward;
 use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
-use crate::http::Request;
+use crate::http::{path, Request};
 use crate::policy::circuit_breaker::limits::LimitsLayer;
 use crate::policy::retry::RetryLayer;
 use crate::policy::timeout::TimeoutLayer;
@@ -34,7 +34,10 @@ pub fn stack(
     metrics: &Metrics,
 ) -> BoxCloneService<Request, crate::http::Response, Infallible> {
     let service = ServiceBuilder::new()
-        // First, so the request keeps one snapshot and every later layer knows the service.
+        // Before routing: the route is chosen by the path that is forwarded. A path that cannot
+        // be normalized is refused by Sanitize.
+        .map_request(path::normalize)
+        // Next, so the request keeps one snapshot and every later layer knows the service.
         .layer(ResolveLayer::new(snapshot))
         // Before observing, so the access log carries the trace id.
         .layer(TraceContextLayer)
@@ -43,6 +46,7 @@ pub fn stack(
             direction: Direction::Outbound,
         })
         .layer(ErrorResponseLayer)
+        // Refuses bad paths; strips hop-by-hop headers and any client id the app sent.
         .layer(SanitizeLayer {
             max_headers: limits.max_header_count,
         })

@@ -1,8 +1,9 @@
-//! Resilience policies, one folder each: a tower layer, its small error type, its tests.
+//! Resilience and access policies, one folder each: a tower layer, its small error type, its tests.
 //!
 //! Success and failure are decided in one place, [`classify`], for retries, outlier detection
 //! and metrics alike. Errors become responses in one place too: `crate::http::error`.
 
+pub mod authorization;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod fault;

@@ -1,7 +1,7 @@
 //! One rule's limiter: a GCRA cell for `per: total`, a map of cells by caller for `per: caller`.
 
 use super::RateLimited;
-use convoy_config::{RateLimitKey, RateLimitRule};
+use convoy_config::{RateLimitKey, RateLimitRule, SpiffeId};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -20,16 +20,35 @@ pub const MAX_CALLER_KEY_BYTES: usize = 256;
 /// Most characters of a caller's name quoted in the refusal message (64).
 const MAX_SCOPE_CHARS: usize = 64;
 
+/// Who sent a request, as far as a `per: caller` rule can tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caller<'a> {
+    /// The identity the connection's mTLS handshake proved, if any.
+    pub identity: Option<&'a SpiffeId>,
+    /// The client's IP address, if known.
+    pub ip: Option<IpAddr>,
+}
+
+impl From<Option<IpAddr>> for Caller<'static> {
+    /// A caller known only by its address (no proven identity).
+    fn from(ip: Option<IpAddr>) -> Self {
+        Caller { identity: None, ip }
+    }
+}
+
 /// Whose cell a `per: caller` request is counted in.
 ///
-/// A header value is kept as a 64-bit hash (SipHash with a random key per limiter), not as
+/// An identity or a header value is kept as a 64-bit hash (SipHash with a random key per limiter), not as
 /// bytes: a key costs no allocation on the request path and the same few bytes in the map
 /// whatever the caller sent, and callers cannot practically choose values that collide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum CallerKey {
+    /// The hash of the caller's proven identity (its SPIFFE ID).
+    Identity(u64),
     /// The hash of the caller header's value (its first [`MAX_CALLER_KEY_BYTES`]).
     Header(u64),
-    /// The client's IP address: no caller header is configured, or the request has none.
+    /// The client's IP address: no identity, and no caller header is configured or the
+    /// request has none.
     /// `0.0.0.0` when the address is unknown.
     Ip(IpAddr),
 }
@@ -112,11 +131,7 @@ impl<C: Clock> RuleLimiter<C> {
     }
 
     /// Takes one request's cell, or refuses it. Allocates only when it refuses.
-    pub(super) fn check(
-        &self,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-    ) -> Result<(), RateLimited> {
+    pub(super) fn check(&self, headers: &HeaderMap, caller: Caller<'_>) -> Result<(), RateLimited> {
         match &self.cells {
             Cells::Total(cell) => cell
                 .check()
@@ -126,9 +141,12 @@ impl<C: Clock> RuleLimiter<C> {
                 hasher,
                 cells,
             } => {
-                let key = caller_key(header.as_ref(), hasher, headers, client);
+                let key = caller_key(header.as_ref(), hasher, headers, caller);
                 cells.check_key(&key).map_err(|not_until| {
-                    self.refusal(&not_until, caller_scope(key, header.as_ref(), headers))
+                    self.refusal(
+                        &not_until,
+                        caller_scope(key, caller, header.as_ref(), headers),
+                    )
                 })
             }
         }
@@ -161,24 +179,39 @@ impl<C: Clock> RuleLimiter<C> {
     }
 }
 
-/// The cell a request is counted in: the caller header's value if the rule names a header and
-/// the request carries it, else the client's IP address.
+/// The cell a request is counted in: the caller's proven identity if it has one, else the
+/// caller header's value if the rule names a header and the request carries it, else the
+/// client's IP address.
 fn caller_key(
     header: Option<&HeaderName>,
     hasher: &RandomState,
     headers: &HeaderMap,
-    client: Option<IpAddr>,
+    caller: Caller<'_>,
 ) -> CallerKey {
+    // A header can be sent by anyone; an identity cannot be claimed without its key.
+    if let Some(identity) = caller.identity {
+        return CallerKey::Identity(hasher.hash_one(identity));
+    }
     if let Some(value) = header.and_then(|h| headers.get(h)) {
         let bytes = value.as_bytes();
         return CallerKey::Header(hasher.hash_one(&bytes[..bytes.len().min(MAX_CALLER_KEY_BYTES)]));
     }
-    CallerKey::Ip(client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+    CallerKey::Ip(caller.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
 }
 
-/// Who was refused, for the message: `for caller <header value>` or `for caller <ip>`.
-fn caller_scope(key: CallerKey, header: Option<&HeaderName>, headers: &HeaderMap) -> String {
+/// Who was refused, for the message: `for caller <spiffe id>`, `for caller <header value>` or
+/// `for caller <ip>`.
+fn caller_scope(
+    key: CallerKey,
+    caller: Caller<'_>,
+    header: Option<&HeaderName>,
+    headers: &HeaderMap,
+) -> String {
     match key {
+        CallerKey::Identity(_) => match caller.identity {
+            Some(identity) => format!("for caller {identity}"),
+            None => "for caller ?".to_owned(),
+        },
         CallerKey::Ip(ip) => format!("for caller {ip}"),
         CallerKey::Header(_) => {
             let value = header
@@ -247,7 +280,7 @@ mod tests {
     /// How many of `n` checks at the current fake time pass.
     fn admitted(limiter: &RuleLimiter<FakeRelativeClock>, headers: &HeaderMap, n: usize) -> usize {
         (0..n)
-            .filter(|_| limiter.check(headers, None).is_ok())
+            .filter(|_| limiter.check(headers, Caller::default()).is_ok())
             .count()
     }
 
@@ -271,14 +304,16 @@ mod tests {
     fn a_refusal_says_when_to_come_back() {
         let clock = FakeRelativeClock::default();
         let total = limiter(&rule(2, 1, RateLimitKey::Total), &clock);
-        assert!(total.check(&HeaderMap::new(), None).is_ok());
-        let refused = total.check(&HeaderMap::new(), None).unwrap_err();
+        assert!(total.check(&HeaderMap::new(), Caller::default()).is_ok());
+        let refused = total
+            .check(&HeaderMap::new(), Caller::default())
+            .unwrap_err();
         assert_eq!(refused.retry_after, Duration::from_millis(500));
         assert_eq!(refused.scope, "in total");
         assert_eq!(refused.rule, "web:test");
         assert_eq!(refused.requests_per_second, 2);
         clock.advance(Duration::from_millis(500));
-        assert!(total.check(&HeaderMap::new(), None).is_ok());
+        assert!(total.check(&HeaderMap::new(), Caller::default()).is_ok());
     }
 
     #[test]
@@ -287,7 +322,9 @@ mod tests {
         let per_caller = limiter(&rule(10, 5, by_header()), &clock);
         assert_eq!(admitted(&per_caller, &caller("flood"), 100), 5);
         assert_eq!(admitted(&per_caller, &caller("quiet"), 5), 5);
-        let refused = per_caller.check(&caller("flood"), None).unwrap_err();
+        let refused = per_caller
+            .check(&caller("flood"), Caller::default())
+            .unwrap_err();
         assert_eq!(refused.scope, "for caller flood");
         // Without the header, the client address is the caller.
         let a = Some(IpAddr::from([10, 0, 0, 1]));
@@ -295,15 +332,46 @@ mod tests {
         let none = HeaderMap::new();
         assert_eq!(
             (0..9)
-                .filter(|_| per_caller.check(&none, a).is_ok())
+                .filter(|_| per_caller.check(&none, Caller::from(a)).is_ok())
                 .count(),
             5
         );
-        assert!(per_caller.check(&none, b).is_ok());
+        assert!(per_caller.check(&none, Caller::from(b)).is_ok());
         assert_eq!(
-            per_caller.check(&none, a).unwrap_err().scope,
+            per_caller.check(&none, Caller::from(a)).unwrap_err().scope,
             "for caller 10.0.0.1"
         );
+    }
+
+    #[test]
+    fn a_proven_identity_keys_before_the_header_and_the_address() {
+        let clock = FakeRelativeClock::default();
+        let per_caller = limiter(&rule(10, 2, by_header()), &clock);
+        let web = SpiffeId::parse("spiffe://convoy.local/service/web").unwrap();
+        let orders = SpiffeId::parse("spiffe://convoy.local/service/orders").unwrap();
+        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        let as_web = Caller {
+            identity: Some(&web),
+            ip,
+        };
+        // Whatever header `web` sends, it is one caller.
+        assert!(per_caller.check(&caller("a"), as_web).is_ok());
+        assert!(per_caller.check(&caller("b"), as_web).is_ok());
+        let refused = per_caller.check(&caller("c"), as_web).unwrap_err();
+        assert_eq!(
+            refused.scope,
+            "for caller spiffe://convoy.local/service/web"
+        );
+        // Another identity from the same address, and the header alone, have their own cells.
+        let as_orders = Caller {
+            identity: Some(&orders),
+            ip,
+        };
+        assert!(per_caller.check(&caller("a"), as_orders).is_ok());
+        assert!(per_caller.check(&caller("a"), Caller::from(ip)).is_ok());
+        assert!(per_caller
+            .check(&HeaderMap::new(), Caller::from(ip))
+            .is_ok());
     }
 
     #[test]
@@ -312,10 +380,10 @@ mod tests {
         let per_caller = limiter(&rule(10, 1, by_header()), &clock);
         let prefix = "a".repeat(MAX_CALLER_KEY_BYTES);
         assert!(per_caller
-            .check(&caller(&format!("{prefix}1")), None)
+            .check(&caller(&format!("{prefix}1")), Caller::default())
             .is_ok());
         let refused = per_caller
-            .check(&caller(&format!("{prefix}2")), None)
+            .check(&caller(&format!("{prefix}2")), Caller::default())
             .unwrap_err();
         assert_eq!(refused.scope, format!("for caller {}...", "a".repeat(64)));
     }
@@ -325,7 +393,9 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let per_caller = limiter(&rule(10, 5, by_header()), &clock);
         for i in 0..1000 {
-            assert!(per_caller.check(&caller(&format!("c{i}")), None).is_ok());
+            assert!(per_caller
+                .check(&caller(&format!("c{i}")), Caller::default())
+                .is_ok());
         }
         assert_eq!(per_caller.evict_idle(), 1000, "all used just now");
         // A caller that used its whole burst stays until it has earned it back.

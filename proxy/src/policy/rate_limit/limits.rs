@@ -1,6 +1,6 @@
 //! The rate limits of one service: its rules' limiters, kept across configuration versions.
 
-use super::limiter::RuleLimiter;
+use super::limiter::{Caller, RuleLimiter};
 use super::metrics::RateLimitMetrics;
 use super::RateLimited;
 use crate::outbound::matching_route;
@@ -82,7 +82,7 @@ impl<C: Clock> RuleSet<C> {
         &self,
         path: &str,
         headers: &HeaderMap,
-        client: Option<IpAddr>,
+        caller: Caller<'_>,
     ) -> Result<(), RateLimited> {
         let route = self
             .routed
@@ -90,11 +90,11 @@ impl<C: Clock> RuleSet<C> {
             .and_then(|service| matching_route(service, path, headers));
         if let Some((index, _)) = route {
             for limiter in self.routes.get(index).into_iter().flatten() {
-                limiter.check(headers, client)?;
+                limiter.check(headers, caller)?;
             }
         }
         for limiter in &self.service {
-            limiter.check(headers, client)?;
+            limiter.check(headers, caller)?;
         }
         Ok(())
     }
@@ -150,13 +150,25 @@ impl<C: Clock + Clone> RateLimits<C> {
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<(), RateLimited> {
+        self.check_caller_for(config, path, headers, Caller::from(client))
+    }
+
+    /// [`RateLimits::check_for`] for a caller that may have a proven identity, which then
+    /// names its cell in `per: caller` rules (before the caller header and the address).
+    pub fn check_caller_for(
+        &self,
+        config: &Arc<ProxyConfig>,
+        path: &str,
+        headers: &HeaderMap,
+        caller: Caller<'_>,
+    ) -> Result<(), RateLimited> {
         let current = self.active.load();
         if current.built_from(config) {
-            return current.check(path, headers, client);
+            return current.check(path, headers, caller);
         }
         drop(current);
         self.follow(config);
-        self.check(path, headers, client)
+        self.active.load().check(path, headers, caller)
     }
 
     /// Switches to the rules of `config` unless they are the current ones.
@@ -191,7 +203,9 @@ impl<C: Clock + Clone> RateLimits<C> {
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<(), RateLimited> {
-        self.active.load().check(path, headers, client)
+        self.active
+            .load()
+            .check(path, headers, Caller::from(client))
     }
 
     /// Drops the cells of callers that have been idle long enough to be back to a full burst,

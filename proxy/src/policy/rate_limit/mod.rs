@@ -3,7 +3,8 @@
 //! A sidecar enforces the rules of its own service (`services.<own>.rate_limit`, and
 //! `routes[i].rate_limit` for requests whose first matching route is `i`). Each rule is a GCRA
 //! limiter: `requests_per_second` sustained, `burst` at once. A `per: caller` rule keeps one
-//! limiter per caller, named by the `caller_header` value or else the client's IP address. A
+//! limiter per caller, named by the caller's proven identity (its SPIFFE ID, from mTLS), else
+//! by the `caller_header` value, else by the client's IP address. A
 //! refused request never reaches the app: it is answered 429 with `Retry-After` and the
 //! `RateLimit-Policy` / `RateLimit` headers, and counted in `convoy_rate_limited_total`.
 //!
@@ -16,12 +17,13 @@ mod limits;
 mod metrics;
 
 pub use error::RateLimited;
-pub use limiter::MAX_CALLER_KEY_BYTES;
+pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
 use crate::http::error::ProxyError;
 use crate::http::{Request, Response};
+use crate::identity::Peer;
 use crate::server::ClientAddr;
 use crate::snapshot::Snapshot;
 use futures_util::future::{ready, Either, Ready};
@@ -77,12 +79,15 @@ where
             // Only requests built outside a listener lack one; there are no rules to apply.
             None => Ok(()),
             Some(snapshot) => {
-                let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
-                self.limits.check_for(
+                let caller = Caller {
+                    identity: request.extensions().get::<Peer>().and_then(Peer::identity),
+                    ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
+                };
+                self.limits.check_caller_for(
                     &snapshot.config,
                     request.uri().path(),
                     request.headers(),
-                    client,
+                    caller,
                 )
             }
         };
@@ -135,5 +140,42 @@ mod tests {
         // Without a snapshot there are no rules.
         let bare = http::Request::new(body::empty());
         assert!(service.oneshot(bare).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn per_caller_rules_count_a_proven_identity_as_the_caller() {
+        let yaml = "sidecar: { service: web, app: 127.0.0.1:1 }\nservices:\n  web:\n    rate_limit: { requests_per_second: 1, burst: 1, per: caller, caller_header: x-caller }\n";
+        let config = parse_proxy_config(yaml, Path::new("t.yaml")).unwrap();
+        let metrics = Metrics::new();
+        let snapshot = Arc::new(Snapshot::build(config, "v1".into(), "t".into(), &metrics));
+        let limits = RateLimits::start(
+            &snapshot.config,
+            RateLimitMetrics::new(&prometheus::Registry::new()),
+        );
+        let app = tower::service_fn(|_: Request| async {
+            Ok::<_, ProxyError>(http::Response::new(body::empty()))
+        });
+        let service = RateLimitLayer::new(limits).layer(app);
+        let send = |who: &str, header: &str| {
+            let mut request = http::Request::new(body::empty());
+            request.extensions_mut().insert(snapshot.clone());
+            let id =
+                convoy_config::SpiffeId::parse(&format!("spiffe://convoy.local/service/{who}"));
+            request
+                .extensions_mut()
+                .insert(Peer::Authenticated(id.unwrap()));
+            request
+                .headers_mut()
+                .insert("x-caller", header.parse().unwrap());
+            service.clone().oneshot(request)
+        };
+        assert!(send("orders", "a").await.is_ok());
+        // A new header value does not make a new caller of `orders`.
+        let refused = send("orders", "b").await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "rate limited: 1/s for caller spiffe://convoy.local/service/orders (rule web:caller)"
+        );
+        assert!(send("billing", "b").await.is_ok(), "another identity");
     }
 }
