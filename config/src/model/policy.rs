@@ -171,10 +171,11 @@ impl Default for OutlierDetection {
 pub enum RateLimitKey {
     /// All requests together.
     Total,
-    /// Each caller separately: by the value of this header (until mTLS identities), else by
-    /// the caller's address.
+    /// Each caller separately: by its proven mTLS identity (SPIFFE ID) when it has one, else by
+    /// the value of this header, else by the caller's address.
     Caller {
-        /// The header naming the caller; `None` keys by peer IP address.
+        /// The header naming a caller without an identity; `None` keys such callers by peer IP
+        /// address.
         #[serde(serialize_with = "serialize_opt_header")]
         header: Option<http::HeaderName>,
     },
