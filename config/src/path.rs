@@ -6,7 +6,7 @@
 //! uppercase (`%c3` → `%C3`), repeated slashes merged, `.` and `..` segments resolved (RFC 3986
 //! `remove_dot_segments`; a `..` above the root stays at the root). An encoded slash or
 //! backslash (`%2F`, `%5C`) is refused: an app that decodes it would see another path than the
-//! one matched.
+//! one matched. So is a backslash itself, which some servers read as a slash.
 
 use std::borrow::Cow;
 
@@ -16,6 +16,9 @@ pub enum PathError {
     /// `%2F` or `%5C` (any case).
     #[error("encoded slash in path")]
     EncodedSlash,
+    /// `\`, which some servers read as `/`.
+    #[error("backslash in path")]
+    Backslash,
     /// A `%` not followed by two hex digits.
     #[error("malformed percent-encoding in path")]
     BadEscape,
@@ -24,6 +27,9 @@ pub enum PathError {
 /// The normal form of `path` (which starts with `/`, without query). Borrows when `path` is
 /// already normal, which is the common case; a path not starting with `/` (`*`) is left alone.
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
+    if path.contains('\\') {
+        return Err(PathError::Backslash);
+    }
     if !path.starts_with('/') || is_plainly_normal(path) {
         return Ok(Cow::Borrowed(path));
     }
@@ -167,6 +173,9 @@ mod tests {
     fn encoded_slashes_and_bad_escapes_are_refused() {
         for path in ["/a%2Fb", "/a%2fb", "/a%5Cb", "/%5c..%5cadmin", "/x/%2F"] {
             assert_eq!(normalize_path(path), Err(PathError::EncodedSlash), "{path}");
+        }
+        for path in ["/public\\..\\admin", "/public/..\\admin"] {
+            assert_eq!(normalize_path(path), Err(PathError::Backslash), "{path}");
         }
         for path in ["/a%", "/a%2", "/a%zz", "/%g0"] {
             assert_eq!(normalize_path(path), Err(PathError::BadEscape), "{path}");

@@ -10,6 +10,8 @@ use std::path::Path;
 
 const SIDECAR: &str = "sidecar:\n  service: payments\n  app: 127.0.0.1:8080\n";
 
+// The error is made once per test; boxing it would only add unwrapping.
+#[allow(clippy::result_large_err)]
 fn parse(payments: &str) -> Result<ProxyConfig, convoy_config::ConfigError> {
     parse_proxy_config(
         &format!("{SIDECAR}services:\n  payments:\n{payments}"),

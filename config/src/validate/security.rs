@@ -128,6 +128,10 @@ pub(super) fn normal_path(path: &str, text: &str) -> Result<String> {
             path,
             format!("`{text}` would never match: requests with an encoded slash or backslash (`%2F`, `%5C`) in their path are refused"),
         )),
+        Err(PathError::Backslash) => Err(invalid(
+            path,
+            format!("`{text}` would never match: requests with a backslash in their path are refused"),
+        )),
         Err(PathError::BadEscape) => Err(invalid(
             path,
             format!("`{text}` has a `%` that is not followed by two hex digits"),
