@@ -178,12 +178,13 @@ mod tests {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
-                        let body = format!("{{\"path\": \"{}\"}}", request.uri().path());
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from(body),
-                        )))
-                    });
+                    let service =
+                        service_fn(|request: Request<hyper::body::Incoming>| async move {
+                            let body = format!("{{\"path\": \"{}\"}}", request.uri().path());
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                Bytes::from(body),
+                            )))
+                        });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
@@ -202,10 +203,7 @@ mod tests {
         std::fs::write(&ca_file, pem).unwrap();
         let api = Api::new(addr, &ca_file).unwrap();
         assert_eq!(api.url(), format!("https://{addr}"));
-        let (status, body) = api
-            .get("/v1/status", Duration::from_secs(5))
-            .await
-            .unwrap();
+        let (status, body) = api.get("/v1/status", Duration::from_secs(5)).await.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "{\"path\": \"/v1/status\"}");
     }
@@ -231,10 +229,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let missing = Api::new(addr, &dir.path().join("ca.pem")).err().unwrap();
-        assert!(format!("{missing:#}").contains("reading the mesh CA"), "{missing:#}");
+        assert!(
+            format!("{missing:#}").contains("reading the mesh CA"),
+            "{missing:#}"
+        );
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let error = Api::new(addr, &empty).err().unwrap();
-        assert!(error.to_string().contains("no usable certificate"), "{error:#}");
+        assert!(
+            error.to_string().contains("no usable certificate"),
+            "{error:#}"
+        );
     }
 }

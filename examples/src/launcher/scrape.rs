@@ -400,7 +400,11 @@ mod tests {
     #[test]
     fn rows_combine_own_and_caller_sidecars() {
         let mesh = Mesh::for_tests();
-        let scraper = Scraper::new(client::http1(), Api::for_tests(mesh.control_plane.listen), &mesh);
+        let scraper = Scraper::new(
+            client::http1(),
+            Api::for_tests(mesh.control_plane.listen),
+            &mesh,
+        );
         let start = Instant::now();
         let earlier = nothing_counted(&mesh, start).or_zero();
         let one = mesh.nodes[2].addrs.inbound;
@@ -469,7 +473,10 @@ mod tests {
             })
         );
         assert_eq!(payments.stats, Err("down".to_owned()));
-        assert_eq!(payments.denied_per_second, None, "payments-2 could not be read");
+        assert_eq!(
+            payments.denied_per_second, None,
+            "payments-2 could not be read"
+        );
         let first = &rows[3];
         assert!(first.instance);
         assert_eq!(first.stats.as_ref().unwrap().success_ratio, Some(0.8));
@@ -485,7 +492,11 @@ mod tests {
     #[test]
     fn instances_add_up_to_their_service() {
         let mesh = Mesh::for_tests();
-        let scraper = Scraper::new(client::http1(), Api::for_tests(mesh.control_plane.listen), &mesh);
+        let scraper = Scraper::new(
+            client::http1(),
+            Api::for_tests(mesh.control_plane.listen),
+            &mesh,
+        );
         let start = Instant::now();
         let earlier = nothing_counted(&mesh, start);
         let later = Snapshot {

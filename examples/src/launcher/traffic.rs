@@ -60,9 +60,8 @@ impl fmt::Display for Refused<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
         let forbidden = c.forbidden.load(Relaxed);
-        let answered = c.ok.load(Relaxed)
-            + c.client_errors.load(Relaxed)
-            + c.server_errors.load(Relaxed);
+        let answered =
+            c.ok.load(Relaxed) + c.client_errors.load(Relaxed) + c.server_errors.load(Relaxed);
         write!(
             f,
             "sent {} requests, {forbidden} refused with 403",

@@ -76,7 +76,11 @@ impl Handler {
             return Ok(response(StatusCode::OK, "text/plain", "ok\n"));
         }
         if parts.method == Method::GET && parts.uri.path() == "/whoami" {
-            return Ok(response(StatusCode::OK, "text/plain", whoami(&parts.headers)));
+            return Ok(response(
+                StatusCode::OK,
+                "text/plain",
+                whoami(&parts.headers),
+            ));
         }
         let body_bytes = match drain(body).await {
             Ok(n) => n,
