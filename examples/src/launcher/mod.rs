@@ -229,16 +229,16 @@ impl Launch<'_> {
             mesh_dir::file_of(FLAKY)
         );
         println!(
-            "mtls: the control plane keeps the mesh CA in {} (trust domain {}); every\n  \
-             sidecar gets its certificate from it, and every hop between sidecars is mTLS",
-            shown(&self.ca.path),
-            topology::TRUST_DOMAIN
-        );
-        println!(
             "  which sidecar runs which version: {} status --url {} --ca-file {}",
             shown(&self.binaries.control_plane),
             self.mesh.control_plane.url(),
             shown(&self.ca.ca_file())
+        );
+        println!(
+            "mtls: the mesh CA is in {} (trust domain {}):\n  \
+             the control plane issues each sidecar its certificate; sidecars talk mTLS",
+            shown(&self.ca.path),
+            topology::TRUST_DOMAIN
         );
     }
 
