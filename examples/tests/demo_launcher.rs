@@ -95,7 +95,7 @@ fn run_demo(name: &str, args: &[&str]) -> Output {
 }
 
 /// A row of the live table:
-/// `service req/s success p50 p99 retries/s ejected limited/s version`.
+/// `service req/s success p50ms p99ms retry/s ejected limit/s denied/s version`.
 struct Row {
     rate: f64,
     /// `None` for `-` (no requests).
@@ -103,6 +103,8 @@ struct Row {
     retries: Option<f64>,
     /// `(ejected, total)` from `1/2`.
     ejected: Option<(u32, u32)>,
+    /// Requests per second its own sidecars refused by authorization.
+    denied: Option<f64>,
     /// `None` for `-`, or for `6..7` (sidecars on different versions).
     version: Option<u64>,
 }
@@ -113,7 +115,7 @@ fn rows(stdout: &str, service: &str) -> Vec<Row> {
         .lines()
         .filter_map(|line| {
             let columns: Vec<&str> = line.split_whitespace().collect();
-            if columns.len() != 9 || columns[0] != service {
+            if columns.len() != 10 || columns[0] != service {
                 return None;
             }
             Some(Row {
@@ -125,12 +127,36 @@ fn rows(stdout: &str, service: &str) -> Vec<Row> {
                 ejected: columns[6]
                     .split_once('/')
                     .and_then(|(e, t)| Some((e.parse().ok()?, t.parse().ok()?))),
-                version: columns[8].parse().ok(),
+                denied: columns[8].parse().ok(),
+                version: columns[9].parse().ok(),
             })
         })
         .collect()
 }
 
+/// The final summary: what `convoy-demo` prints after its last live table.
+fn summary(out: &Output) -> &str {
+    let at = out
+        .stdout
+        .rfind("summary after ")
+        .unwrap_or_else(|| panic!("no final summary\n{}", out.report));
+    &out.stdout[at..]
+}
+
+/// How many requests of the denied stream (web calling payments) were refused with 403, of
+/// how many sent, from the summary line `web → payments (...): sent N requests, M refused
+/// with 403...`.
+fn refused(summary: &str) -> Option<(u64, u64)> {
+    let line = summary.lines().find(|l| l.starts_with("web → payments"))?;
+    let rest = &line[line.find("sent ")? + "sent ".len()..];
+    let (sent, rest) = rest.split_once(" requests, ")?;
+    let (refused, _) = rest.split_once(" refused with 403")?;
+    Some((sent.parse().ok()?, refused.parse().ok()?))
+}
+
+/// Every hop is mTLS and payments lets in only orders: web's calls straight to payments
+/// are refused at payments' sidecars (`denied/s`), while the web → orders → payments traffic
+/// goes on as before.
 #[test]
 fn demo_reports_traffic_for_every_service() {
     let out = run_demo("traffic", &["--duration", "4s"]);
@@ -154,8 +180,48 @@ fn demo_reports_traffic_for_every_service() {
     );
     assert!(
         out.stdout
-            .contains("convoy-control-plane status --url http://127."),
+            .contains("convoy-control-plane status --url https://127."),
         "no hint on `convoy-control-plane status`\n{}",
+        out.report
+    );
+    assert!(
+        out.stdout.contains("--ca-file ") && out.dir.join("ca/ca.pem").is_file(),
+        "no mesh CA in the work dir, or no --ca-file in the hint\n{}",
+        out.report
+    );
+
+    let summary = summary(&out);
+    let last = |service: &str| {
+        rows(summary, service)
+            .pop()
+            .unwrap_or_else(|| panic!("no {service} row in the summary\n{}", out.report))
+    };
+    let payments = last("payments");
+    assert!(
+        payments.denied.is_some_and(|d| d > 0.0),
+        "payments' sidecars refused nothing by authorization\n{}",
+        out.report
+    );
+    // The allowed calls are not refused, and the retries still hide payments' flakiness.
+    for service in ["web", "orders"] {
+        let row = last(service);
+        assert_eq!(row.denied, Some(0.0), "{service}\n{}", out.report);
+        assert!(
+            row.success.is_some_and(|s| s >= 90.0),
+            "{service} success\n{}",
+            out.report
+        );
+    }
+    assert!(
+        payments.success.is_some_and(|s| s >= 50.0),
+        "payments success\n{}",
+        out.report
+    );
+    let (sent, refused) = refused(summary)
+        .unwrap_or_else(|| panic!("no summary line of the denied calls\n{}", out.report));
+    assert!(
+        refused > 0 && refused == sent,
+        "web → payments: {refused} of {sent} refused\n{}",
         out.report
     );
     fs::remove_dir_all(&out.dir).unwrap();

@@ -138,6 +138,46 @@ async fn failure_rate_one_always_fails_but_healthz_does_not() {
     );
 }
 
+/// `/whoami` answers with the identity the sidecar in front put in `x-convoy-client-id`, at
+/// once (no latency, no downstream calls, no failures).
+#[tokio::test]
+async fn whoami_answers_the_client_id_header() {
+    let outbound = unused_addr().to_string();
+    let service = DemoService::start(
+        "orders",
+        &[
+            "--failure-rate",
+            "1",
+            "--latency",
+            "1s",
+            "--call",
+            "payments",
+            "--outbound",
+            &outbound,
+        ],
+    );
+    let started = Instant::now();
+    let request = Request::get(service.url("/whoami"))
+        .header("x-convoy-client-id", "spiffe://demo.convoy/service/web")
+        .body(Full::default())
+        .unwrap();
+    let (status, _, body) = send(&http1(), request).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            Value::String("spiffe://demo.convoy/service/web\n".into())
+        )
+    );
+    let (status, _, body) = get(&http1(), &service.url("/whoami")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        Value::String("unknown caller: the request carried no x-convoy-client-id\n".into())
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
 #[tokio::test]
 async fn latency_applies_to_requests_not_healthz() {
     let service = DemoService::start("slow", &["--latency", "1s"]);

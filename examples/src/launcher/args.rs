@@ -12,6 +12,11 @@ use crate::flags::{parse_duration, parse_rate, parse_ratio};
 /// its own sidecar, all fed by a control plane, drives traffic into web and shows
 /// per-service stats every second.
 ///
+/// Every hop between sidecars is mTLS, with certificates the control plane issues from the
+/// mesh CA it keeps in the work dir (`ca/`). payments lets in only orders: the demo also
+/// sends 1 req/s from web straight to payments, which payments' sidecars refuse with 403
+/// (the table's `denied/s` column).
+///
 /// The mesh's policies are YAML files the control plane watches (examples/demo/mesh by
 /// default): edit one while the demo runs and, within a second, every sidecar runs the new
 /// version (the table's `version` column). payments is flaky and orders' sidecar retries it
@@ -60,7 +65,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "STEPS", value_parser = Script::parse)]
     pub script: Option<Script>,
 
-    /// Directory for the logs (and the mesh copy that --base-ejection or --rate-limit make)
+    /// Directory for the logs, the mesh CA (`ca/`: generated on the first run, reused after)
+    /// and the mesh copy that --base-ejection or --rate-limit make
     /// [default: `<cargo target dir>`/convoy-demo].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,

@@ -206,6 +206,9 @@ fn yaml_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use convoy_config::{
+        Authorization, AuthorizationRule, MtlsMode, PathMatch, Principal, ServiceName,
+    };
 
     #[test]
     fn the_demo_mesh_validates_and_has_the_demo_policies() {
@@ -232,6 +235,22 @@ mod tests {
         assert_eq!(mesh.services["orders"].retry.as_ref().unwrap().attempts, 2);
         assert!(mesh.services["payments"].fault.is_none(), "commented out");
         assert!(mesh.services.values().all(|s| s.endpoints.is_empty()));
+        // Only orders may call payments: web's calls to it are the demo's denied ones.
+        let orders = ServiceName::new("orders").unwrap();
+        assert_eq!(
+            mesh.services["payments"].authorization,
+            Some(Authorization {
+                allow: vec![AuthorizationRule {
+                    from: vec![Principal::Service(orders)],
+                    path: PathMatch::Any,
+                    methods: vec![],
+                }]
+            })
+        );
+        assert!(mesh.services["orders"].authorization.is_none());
+        // The load generator calls web without a certificate.
+        assert_eq!(mesh.services["web"].mtls, MtlsMode::Permissive);
+        assert_eq!(mesh.services["payments"].mtls, MtlsMode::Strict);
     }
 
     #[test]

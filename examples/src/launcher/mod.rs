@@ -1,8 +1,10 @@
 //! `convoy-demo`: starts the demo mesh locally (a control plane serving the mesh YAML, and
-//! apps and sidecars on loopback), drives traffic into it and shows live per-service stats,
-//! while the operator (or a script) stops and restarts the flaky service, changes the rate,
-//! toggles flakiness, or edits the mesh YAML.
+//! apps and sidecars on loopback, mTLS between every two sidecars), drives traffic into it
+//! and shows live per-service stats, while the operator (or a script) stops and restarts the
+//! flaky service, changes the rate, toggles flakiness, or edits the mesh YAML. A second,
+//! small stream of calls the mesh's authorization refuses shows up in the `denied/s` column.
 
+mod api;
 mod args;
 mod binaries;
 mod children;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::time::Instant;
 
+use api::Api;
 pub use args::DemoArgs;
 use binaries::Binaries;
 use children::{Children, Log};
@@ -28,8 +31,8 @@ pub use control::Script;
 use mesh_dir::{MeshDir, Overrides};
 use ready::Probe;
 use scrape::Scraper;
-use topology::{Knobs, Mesh, Node, ENTRY, FLAKY};
-use traffic::Traffic;
+use topology::{CaDir, Knobs, Mesh, Node, DENIED_CALLEE, DENIED_CALLER, ENTRY, FLAKY};
+use traffic::{Refused, Traffic};
 
 use crate::client;
 use crate::shutdown::Stop;
@@ -39,6 +42,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long requests in flight get to finish once traffic stops.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+/// Requests per second of the call the mesh refuses (web calling payments directly).
+const DENIED_RATE: f64 = 1.0;
 
 /// Runs the demo until Ctrl-C, SIGTERM, `q` or `--duration`. Every child process is
 /// killed and reaped before this returns, whether the demo succeeded or not.
@@ -67,11 +73,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         failure_rate: args.failure_rate,
     })
     .context("picking free loopback ports")?;
+    let ca = CaDir::in_work_dir(&work_dir);
     let launch = Launch {
         binaries: &binaries,
         mesh: &mesh,
         mesh_dir: &mesh_dir,
         work_dir: &work_dir,
+        ca: &ca,
     };
 
     let mut stop = Stop::listen();
@@ -101,6 +109,9 @@ async fn demo(
         ready = ready::wait(&client, &control_plane, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
+    // Ready means the CA directory is in place: the anchor to verify the API with, and the
+    // join token the sidecars need.
+    let api = launch.api()?;
     let probes = launch.start_mesh(children)?;
     println!("waiting for apps and sidecars to be ready (a sidecar is once it runs the mesh)...");
     tokio::select! {
@@ -109,21 +120,29 @@ async fn demo(
     }
     // Each sidecar runs a mesh, but maybe one from before every other had registered.
     tokio::select! {
-        ready = ready::converged(&client, mesh, children, READY_TIMEOUT) => ready?,
+        ready = ready::converged(&api, mesh, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
 
-    let scraper = Scraper::new(client.clone(), mesh);
+    let scraper = Scraper::new(client.clone(), api, mesh);
     let baseline = scraper.scrape().await.or_zero();
     let entry = mesh
         .node(ENTRY)
         .context("the entry service is part of the mesh")?;
+    let caller = mesh
+        .node(DENIED_CALLER)
+        .context("the caller of the denied call is part of the mesh")?;
     let url = format!("http://{}/", entry.addrs.inbound);
+    let denied_url = format!("http://{}/", caller.addrs.outbound);
     println!(
-        "ready; sending {} req/s of GET {url} (Host: {ENTRY}) into {ENTRY}'s sidecar\n",
-        args.rate
+        "ready; sending {} req/s of GET {url} (Host: {ENTRY}) into {ENTRY}'s sidecar,\n  \
+         and {DENIED_RATE} req/s of GET {denied_url} (Host: {DENIED_CALLEE}) into {DENIED_CALLER}'s\n  \
+         outbound: {DENIED_CALLER} calling {DENIED_CALLEE}, which {} does not allow (`denied/s`)\n",
+        args.rate,
+        mesh_dir::file_of(DENIED_CALLEE),
     );
-    let traffic = Traffic::start(client, url, ENTRY, args.rate);
+    let traffic = Traffic::start(client.clone(), url, ENTRY, args.rate);
+    let denied = Traffic::start(client, denied_url, DENIED_CALLEE, DENIED_RATE);
     let started = Instant::now();
     let run = live::Run {
         scraper: &scraper,
@@ -136,24 +155,28 @@ async fn demo(
     };
     live::show(&run, baseline.clone(), children, stop).await?;
 
-    traffic.stop(DRAIN_GRACE).await;
+    tokio::join!(traffic.stop(DRAIN_GRACE), denied.stop(DRAIN_GRACE));
     let last = scraper.scrape().await;
     let title = format!(
-        "summary after {:.1}s: {}\n{}",
+        "summary after {:.1}s: {}\n\
+         {DENIED_CALLER} → {DENIED_CALLEE} (not allowed by {}): {}\n{}",
         last.at.duration_since(started).as_secs_f64(),
         traffic.counts,
+        mesh_dir::file_of(DENIED_CALLEE),
+        Refused(&denied.counts),
         live::mesh_line(launch, &last.control_plane, false),
     );
     Ok(Some(table::render(&title, &scraper.rows(&baseline, &last))))
 }
 
 /// Where the demo's programs are, the mesh they form, the YAML the control plane serves,
-/// and where logs go.
+/// where logs go and where the control plane keeps the mesh CA.
 pub(crate) struct Launch<'a> {
     binaries: &'a Binaries,
     mesh: &'a Mesh,
     mesh_dir: &'a MeshDir,
     work_dir: &'a Path,
+    ca: &'a CaDir,
 }
 
 impl Launch<'_> {
@@ -206,10 +229,28 @@ impl Launch<'_> {
             mesh_dir::file_of(FLAKY)
         );
         println!(
-            "  which sidecar runs which version: {} status --url {}",
+            "  which sidecar runs which version: {} status --url {} --ca-file {}",
             shown(&self.binaries.control_plane),
-            self.mesh.control_plane.url()
+            self.mesh.control_plane.url(),
+            shown(&self.ca.ca_file())
         );
+        println!(
+            "mtls: the mesh CA is in {} (trust domain {}):\n  \
+             the control plane issues each sidecar its certificate; sidecars talk mTLS",
+            shown(&self.ca.path),
+            topology::TRUST_DOMAIN
+        );
+    }
+
+    /// A client of the control plane's API (TLS), trusting the CA it keeps in the work dir.
+    fn api(&self) -> anyhow::Result<Api> {
+        Api::new(self.mesh.control_plane.listen, &self.ca.ca_file()).with_context(|| {
+            format!(
+                "the control plane is ready, but its CA in {} is not usable (does this \
+                 convoy-control-plane support --ca-dir?); see control-plane.log",
+                self.ca.path.display()
+            )
+        })
     }
 
     /// Starts the control plane on the mesh directory; returns what to poll before
@@ -219,7 +260,7 @@ impl Launch<'_> {
         children.spawn(
             "the control plane",
             &self.binaries.control_plane,
-            self.mesh.control_plane_args(&self.mesh_dir.path),
+            self.mesh.control_plane_args(&self.mesh_dir.path, self.ca),
             &log,
             Log::Fresh,
         )?;
@@ -246,7 +287,7 @@ impl Launch<'_> {
             children.spawn(
                 &format!("{label}'s sidecar"),
                 &self.binaries.proxy,
-                self.mesh.sidecar_args(node),
+                self.mesh.sidecar_args(node, self.ca),
                 &sidecar_log,
                 Log::Fresh,
             )?;

@@ -8,6 +8,7 @@ use anyhow::bail;
 use http::StatusCode;
 use tokio::time::Instant;
 
+use super::api::Api;
 use super::children::Children;
 use super::scrape::ControlPlane;
 use super::topology::Mesh;
@@ -54,16 +55,16 @@ pub(crate) async fn wait(
     Ok(())
 }
 
-/// Polls the control plane's status until every sidecar of `mesh` is connected and has
-/// applied the version in force (so each knows every other's endpoint), within `timeout`.
+/// Polls the control plane's status (through `api`) until every sidecar of `mesh` is
+/// connected and has applied the version in force (so each knows every other's endpoint),
+/// within `timeout`.
 pub(crate) async fn converged(
-    client: &HttpClient,
+    api: &Api,
     mesh: &Mesh,
     children: &mut Children,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let url = mesh.control_plane.url();
     let addresses: Vec<String> = mesh
         .nodes
         .iter()
@@ -71,7 +72,7 @@ pub(crate) async fn converged(
         .collect();
     loop {
         children.check()?;
-        let last = match ControlPlane::status(client, &url).await {
+        let last = match ControlPlane::status(api).await {
             Ok(status) if status.converged(addresses.iter().map(String::as_str)) => return Ok(()),
             Ok(status) => format!(
                 "version {}; sidecars (address: version applied): {}",

@@ -1,9 +1,10 @@
 //! Scraping every sidecar's admin `/metrics` and turning two scrapes into table rows.
 //!
-//! A service's request stats and rate-limit refusals come from its own sidecars (inbound);
+//! A service's request stats, rate-limit and authorization refusals come from its own
+//! sidecars (inbound);
 //! its retries and ejected endpoints from its callers' sidecars, which make those calls;
 //! the version each sidecar runs from its own `convoy_config_version`. Each scrape also asks
-//! the control plane for the version it publishes and the last change it refused.
+//! the control plane (over TLS) for the version it publishes and the last change it refused.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use serde::Deserialize;
 
+use super::api::Api;
 use super::topology::Mesh;
 use crate::client::{self, HttpClient};
 use crate::metrics::{counter_rate, Exposition, PolicyCounters, ServiceCounters, ServiceStats};
@@ -77,10 +79,10 @@ pub(crate) struct Registered {
 }
 
 impl ControlPlane {
-    /// Asks the control plane at `url` (`http://HOST:PORT`) for its status.
-    pub(crate) async fn status(client: &HttpClient, url: &str) -> Result<ControlPlane, String> {
-        let url = format!("{url}/v1/status");
-        match client::get(client, &url, &[], SCRAPE_TIMEOUT).await {
+    /// Asks the control plane for its status.
+    pub(crate) async fn status(api: &Api) -> Result<ControlPlane, String> {
+        let url = format!("{}/v1/status", api.url());
+        match api.get("/v1/status", SCRAPE_TIMEOUT).await {
             Ok((StatusCode::OK, body)) => {
                 serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
             }
@@ -146,9 +148,32 @@ pub(crate) struct Row {
     pub(crate) ejected: Option<Ejected>,
     /// Requests per second its own sidecar(s) refused with 429.
     pub(crate) limited_per_second: Option<f64>,
+    /// Requests per second its own sidecar(s) refused by authorization (403).
+    pub(crate) denied_per_second: Option<f64>,
     /// The lowest and highest mesh version its own sidecar(s) run now; `None` if one could
     /// not be read or exports none.
     pub(crate) version: Option<(u64, u64)>,
+}
+
+/// What one instance's own sidecar counted over an interval (or several, added up).
+#[derive(Debug, Clone, Default)]
+struct Own {
+    /// Inbound requests.
+    delta: ServiceCounters,
+    /// Refused with 429, per second.
+    limited: f64,
+    /// Refused by authorization, per second.
+    denied: f64,
+}
+
+impl Own {
+    fn plus(&self, other: &Own) -> Own {
+        Own {
+            delta: self.delta.plus(&other.delta),
+            limited: self.limited + other.limited,
+            denied: self.denied + other.denied,
+        }
+    }
 }
 
 /// Where one service lives in the mesh.
@@ -166,12 +191,14 @@ struct Service {
 pub(crate) struct Scraper {
     client: HttpClient,
     targets: Vec<(&'static str, String)>,
-    control_plane: String,
+    control_plane: Api,
     services: Vec<Service>,
 }
 
 impl Scraper {
-    pub(crate) fn new(client: HttpClient, mesh: &Mesh) -> Self {
+    /// Scrapes the sidecars of `mesh` (plain HTTP admin) with `client`, and asks the control
+    /// plane through `control_plane`.
+    pub(crate) fn new(client: HttpClient, control_plane: Api, mesh: &Mesh) -> Self {
         let targets = mesh
             .nodes
             .iter()
@@ -200,7 +227,7 @@ impl Scraper {
         Self {
             client,
             targets,
-            control_plane: mesh.control_plane.url(),
+            control_plane,
             services,
         }
     }
@@ -220,7 +247,7 @@ impl Scraper {
             };
             sidecars.push(sidecar);
         }
-        let control_plane = ControlPlane::status(&self.client, &self.control_plane).await;
+        let control_plane = ControlPlane::status(&self.control_plane).await;
         Snapshot {
             at,
             sidecars,
@@ -240,27 +267,28 @@ impl Scraper {
             let name = service.name;
             // Inbound: each instance's delta, then added up (a restarted sidecar is then
             // handled per instance).
-            let instances: Vec<Result<(ServiceCounters, f64), String>> = service
+            let instances: Vec<Result<Own, String>> = service
                 .instances
                 .iter()
                 .map(|(_, i, _)| {
-                    pair(*i).map(|(before, after)| {
-                        let limited = counter_rate(
+                    pair(*i).map(|(before, after)| Own {
+                        delta: after.inbound.since(&before.inbound),
+                        limited: counter_rate(
                             before.policy.rate_limited(name),
                             after.policy.rate_limited(name),
                             elapsed,
-                        );
-                        (after.inbound.since(&before.inbound), limited)
+                        ),
+                        denied: counter_rate(
+                            before.policy.denied(),
+                            after.policy.denied(),
+                            elapsed,
+                        ),
                     })
                 })
                 .collect();
-            let total = instances.iter().try_fold(
-                (ServiceCounters::default(), 0.0),
-                |(sum, limited), i| {
-                    let (delta, l) = i.as_ref().map_err(Clone::clone)?;
-                    Ok::<_, String>((sum.plus(delta), limited + l))
-                },
-            );
+            let total = instances.iter().try_fold(Own::default(), |sum, own| {
+                Ok::<_, String>(sum.plus(own.as_ref().map_err(Clone::clone)?))
+            });
             // Outbound: what the callers' sidecars did calling it.
             let retries = if service.callers.is_empty() {
                 None
@@ -306,32 +334,34 @@ impl Scraper {
                 instance: false,
                 stats: total
                     .as_ref()
-                    .map(|(delta, _)| ServiceStats::over(delta, elapsed))
+                    .map(|own| ServiceStats::over(&own.delta, elapsed))
                     .map_err(Clone::clone),
                 retries_per_second: retries,
                 ejected: flags.as_ref().map(|flags| Ejected::Count {
                     ejected: flags.iter().filter(|f| **f).count(),
                     total: flags.len(),
                 }),
-                limited_per_second: total.as_ref().ok().map(|(_, limited)| *limited),
+                limited_per_second: total.as_ref().ok().map(|own| own.limited),
+                denied_per_second: total.as_ref().ok().map(|own| own.denied),
                 version: versions
                     .as_ref()
                     .and_then(|v| Some((v.iter().copied().min()?, v.iter().copied().max()?))),
             });
             if service.instances.len() > 1 {
-                for (index, ((label, node, _), stats)) in
+                for (index, ((label, node, _), own)) in
                     service.instances.iter().zip(&instances).enumerate()
                 {
                     rows.push(Row {
                         label: label.clone(),
                         instance: true,
-                        stats: stats
+                        stats: own
                             .as_ref()
-                            .map(|(delta, _)| ServiceStats::over(delta, elapsed))
+                            .map(|own| ServiceStats::over(&own.delta, elapsed))
                             .map_err(Clone::clone),
                         retries_per_second: None,
                         ejected: flags.as_ref().map(|flags| Ejected::One(flags[index])),
-                        limited_per_second: stats.as_ref().ok().map(|(_, limited)| *limited),
+                        limited_per_second: own.as_ref().ok().map(|own| own.limited),
+                        denied_per_second: own.as_ref().ok().map(|own| own.denied),
                         version: version_of(*node).map(|v| (v, v)),
                     });
                 }
@@ -370,7 +400,11 @@ mod tests {
     #[test]
     fn rows_combine_own_and_caller_sidecars() {
         let mesh = Mesh::for_tests();
-        let scraper = Scraper::new(client::http1(), &mesh);
+        let scraper = Scraper::new(
+            client::http1(),
+            Api::for_tests(mesh.control_plane.listen),
+            &mesh,
+        );
         let start = Instant::now();
         let earlier = nothing_counted(&mesh, start).or_zero();
         let one = mesh.nodes[2].addrs.inbound;
@@ -391,7 +425,15 @@ mod tests {
                      convoy_config_version 7\n",
                 )),
                 Ok(sidecar(&mesh, 1, 100, 2, &orders_policy)),
-                Ok(sidecar(&mesh, 2, 60, 12, "convoy_config_version 6\n")),
+                Ok(sidecar(
+                    &mesh,
+                    2,
+                    60,
+                    12,
+                    "convoy_config_version 6\n\
+                     convoy_authorization_total{caller=\"spiffe://demo.convoy/service/web\",rule=\"default-deny\",result=\"deny\"} 3\n\
+                     convoy_authorization_total{caller=\"spiffe://demo.convoy/service/orders\",rule=\"allow[0]\",result=\"allow\"} 40\n",
+                )),
                 Err("down".to_owned()),
             ],
             control_plane: Err("not asked".to_owned()),
@@ -410,6 +452,7 @@ mod tests {
         );
         assert_eq!(web.ejected, None);
         assert_eq!(web.limited_per_second, Some(0.0));
+        assert_eq!(web.denied_per_second, Some(0.0));
         assert_eq!(web.version, Some((7, 7)));
         assert_eq!(rows[1].version, None, "orders exports no version");
         let orders = &rows[1];
@@ -430,10 +473,15 @@ mod tests {
             })
         );
         assert_eq!(payments.stats, Err("down".to_owned()));
+        assert_eq!(
+            payments.denied_per_second, None,
+            "payments-2 could not be read"
+        );
         let first = &rows[3];
         assert!(first.instance);
         assert_eq!(first.stats.as_ref().unwrap().success_ratio, Some(0.8));
         assert_eq!(first.ejected, Some(Ejected::One(true)));
+        assert_eq!(first.denied_per_second, Some(1.5), "its own denials only");
         assert_eq!(rows[4].ejected, Some(Ejected::One(false)));
         assert_eq!(rows[4].stats, Err("down".to_owned()));
         assert_eq!(payments.version, None, "payments-2 could not be read");
@@ -444,7 +492,11 @@ mod tests {
     #[test]
     fn instances_add_up_to_their_service() {
         let mesh = Mesh::for_tests();
-        let scraper = Scraper::new(client::http1(), &mesh);
+        let scraper = Scraper::new(
+            client::http1(),
+            Api::for_tests(mesh.control_plane.listen),
+            &mesh,
+        );
         let start = Instant::now();
         let earlier = nothing_counted(&mesh, start);
         let later = Snapshot {
@@ -452,8 +504,22 @@ mod tests {
             sidecars: vec![
                 Ok(Sidecar::default()),
                 Ok(Sidecar::default()),
-                Ok(sidecar(&mesh, 2, 30, 6, "convoy_config_version 6\n")),
-                Ok(sidecar(&mesh, 3, 10, 0, "convoy_config_version 7\n")),
+                Ok(sidecar(
+                    &mesh,
+                    2,
+                    30,
+                    6,
+                    "convoy_config_version 6\n\
+                     convoy_authorization_total{rule=\"default-deny\",result=\"deny\"} 3\n",
+                )),
+                Ok(sidecar(
+                    &mesh,
+                    3,
+                    10,
+                    0,
+                    "convoy_config_version 7\n\
+                     convoy_authorization_total{rule=\"default-deny\",result=\"deny\"} 1\n",
+                )),
             ],
             control_plane: Err("not asked".to_owned()),
         };
@@ -469,6 +535,8 @@ mod tests {
             })
         );
         assert_eq!(rows[2].version, Some((6, 7)), "one instance is behind");
+        assert_eq!(rows[2].denied_per_second, Some(4.0));
+        assert_eq!(rows[4].denied_per_second, Some(1.0));
         assert_eq!(rows[3].version, Some((6, 6)));
         assert_eq!(rows[4].version, Some((7, 7)));
     }

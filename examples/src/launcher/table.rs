@@ -6,20 +6,21 @@ use std::io::{IsTerminal, Write};
 use super::scrape::{Ejected, Row};
 
 /// Formats the title (one or more lines), a header and one row per service (and
-/// instance). A row is 78 characters wide, so it fits an 80-column terminal.
+/// instance). A row is 79 characters wide, so it fits an 80-column terminal.
 pub(crate) fn render(title: &str, rows: &[Row]) -> String {
     let mut out = format!("{title}\n");
     let _ = writeln!(
         out,
-        "{:<12} {:>7} {:>7} {:>6} {:>6} {:>9} {:>7} {:>9} {:>7}",
+        "{:<12} {:>5} {:>7} {:>5} {:>5} {:>7} {:>7} {:>7} {:>8} {:>7}",
         "service",
         "req/s",
         "success",
-        "p50 ms",
-        "p99 ms",
-        "retries/s",
+        "p50ms",
+        "p99ms",
+        "retry/s",
         "ejected",
-        "limited/s",
+        "limit/s",
+        "denied/s",
         "version"
     );
     for row in rows {
@@ -38,7 +39,7 @@ pub(crate) fn render(title: &str, rows: &[Row]) -> String {
         let success = s
             .success_ratio
             .map_or("-".to_owned(), |r| format!("{:.2}%", r * 100.0));
-        let ms = |q: Option<f64>| q.map_or("-".to_owned(), |secs| format!("{:.1}", secs * 1000.0));
+        let ms = |q: Option<f64>| q.map_or("-".to_owned(), |secs| compact(secs * 1000.0));
         let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.1}"));
         let ejected = match row.ejected {
             None => "-".to_owned(),
@@ -48,16 +49,26 @@ pub(crate) fn render(title: &str, rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{label:<12} {:>7.1} {success:>7} {:>6} {:>6} {:>9} {ejected:>7} {:>9} {:>7}",
-            s.requests_per_second,
+            "{label:<12} {:>5} {success:>7} {:>5} {:>5} {:>7} {ejected:>7} {:>7} {:>8} {:>7}",
+            compact(s.requests_per_second),
             ms(s.p50),
             ms(s.p99),
             rate(row.retries_per_second),
             rate(row.limited_per_second),
+            rate(row.denied_per_second),
             version(row.version),
         );
     }
     out
+}
+
+/// `12.3` with one decimal, but `1234` without: at most 5 characters below 100 000.
+fn compact(value: f64) -> String {
+    if value < 999.95 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
 }
 
 /// `7`, or `6..7` while the sidecars of a service run different versions.
@@ -120,6 +131,7 @@ mod tests {
             retries_per_second: None,
             ejected: None,
             limited_per_second: None,
+            denied_per_second: None,
             version: None,
         }
     }
@@ -143,13 +155,22 @@ mod tests {
                     total: 2,
                 }),
                 limited_per_second: Some(0.0),
+                denied_per_second: Some(1.04),
                 version: Some((6, 7)),
                 ..row("payments", false, Ok(stats.clone()))
             },
             Row {
                 ejected: Some(Ejected::One(true)),
                 version: Some((12345, 12345)),
-                ..row("payments-1", true, Ok(stats))
+                ..row(
+                    "payments-1",
+                    true,
+                    Ok(ServiceStats {
+                        requests_per_second: 1234.5,
+                        p99: Some(2.0),
+                        ..stats
+                    }),
+                )
             },
         ];
         let table = render("title", &rows);
@@ -159,36 +180,29 @@ mod tests {
         assert_eq!(
             header,
             [
-                "service",
-                "req/s",
-                "success",
-                "p50",
-                "ms",
-                "p99",
-                "ms",
-                "retries/s",
-                "ejected",
-                "limited/s",
-                "version"
+                "service", "req/s", "success", "p50ms", "p99ms", "retry/s", "ejected", "limit/s",
+                "denied/s", "version"
             ]
         );
         let web: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(
             web,
-            ["web", "50.0", "95.00%", "12.3", "-", "-", "-", "-", "-"]
+            ["web", "50.0", "95.00%", "12.3", "-", "-", "-", "-", "-", "-"]
         );
         assert_eq!(lines[3], "orders       metrics unavailable: down");
         let payments: Vec<&str> = lines[4].split_whitespace().collect();
         assert_eq!(
             payments,
-            ["payments", "50.0", "95.00%", "12.3", "-", "12.0", "1/2", "0.0", "6..7"]
+            ["payments", "50.0", "95.00%", "12.3", "-", "12.0", "1/2", "0.0", "1.0", "6..7"]
         );
         assert!(lines[5].starts_with("  payments-1 "), "{}", lines[5]);
         let instance: Vec<&str> = lines[5].split_whitespace().collect();
+        assert_eq!(instance[1], "1234", "no decimal when it would not fit");
+        assert_eq!(instance[4], "2000");
         assert_eq!(instance[6], "yes");
-        assert_eq!(instance[8], "12345");
+        assert_eq!(instance[9], "12345");
         // Columns line up with the header, within 80 columns.
-        assert_eq!(lines[1].len(), 78);
+        assert_eq!(lines[1].len(), 79);
         assert_eq!(lines[1].len(), lines[2].len());
         assert_eq!(lines[1].len(), lines[4].len());
         assert_eq!(lines[1].len(), lines[5].len());

@@ -3,6 +3,7 @@
 //! they are the mesh YAML the control plane serves (`examples/demo/mesh`).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 
 /// One demo service and how it behaves.
 #[derive(Debug)]
@@ -59,6 +60,14 @@ pub(crate) const ENTRY: &str = "web";
 /// The service whose apps the controls stop, start and make flaky.
 pub(crate) const FLAKY: &str = "payments";
 
+/// The caller of the call the mesh refuses: the demo sends requests for [`DENIED_CALLEE`]
+/// into its sidecar's outbound listener, as if its app called that service directly.
+pub(crate) const DENIED_CALLER: &str = "web";
+
+/// The callee of the call the mesh refuses: its YAML allows only orders to call it, so its
+/// own sidecars answer [`DENIED_CALLER`]'s requests 403.
+pub(crate) const DENIED_CALLEE: &str = "payments";
+
 /// What the demo's flags change in the apps.
 #[derive(Debug, Clone)]
 pub(crate) struct Knobs {
@@ -66,19 +75,48 @@ pub(crate) struct Knobs {
     pub(crate) failure_rate: f64,
 }
 
+/// The demo mesh's trust domain: workloads are `spiffe://demo.convoy/service/<name>`.
+pub(crate) const TRUST_DOMAIN: &str = "demo.convoy";
+
 /// Loopback addresses of the control plane.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ControlPlaneAddrs {
-    /// The sidecar API: streams, `/v1/status`.
+    /// The sidecar API (TLS only): streams, certificates, `/v1/status`.
     pub(crate) listen: SocketAddr,
-    /// `/live`, `/ready`, `/metrics`.
+    /// `/live`, `/ready`, `/metrics` (plain HTTP).
     pub(crate) admin: SocketAddr,
 }
 
 impl ControlPlaneAddrs {
     /// What sidecars (`--control-plane`) and `convoy-control-plane status --url` are given.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        format!("https://{}", self.listen)
+    }
+}
+
+/// The control plane's CA directory (`--ca-dir`) in the demo's work dir. The control plane
+/// generates the mesh CA and the join token there on its first start and reuses them after.
+#[derive(Debug, Clone)]
+pub(crate) struct CaDir {
+    pub(crate) path: PathBuf,
+}
+
+impl CaDir {
+    /// `<work dir>/ca`.
+    pub(crate) fn in_work_dir(work_dir: &Path) -> CaDir {
+        CaDir {
+            path: work_dir.join("ca"),
+        }
+    }
+
+    /// The trust anchor (PEM) that sidecars and the launcher verify the API with.
+    pub(crate) fn ca_file(&self) -> PathBuf {
+        self.path.join("ca.pem")
+    }
+
+    /// The mesh-wide join token sidecars prove themselves to the control plane with.
+    pub(crate) fn join_token_file(&self) -> PathBuf {
+        self.path.join("join-token")
     }
 }
 
@@ -162,12 +200,15 @@ impl Mesh {
     }
 
     /// Arguments for `convoy-proxy` beside `node`'s app, in control-plane mode: it registers
-    /// its inbound address as an endpoint of its service and takes the mesh from the control
-    /// plane.
-    pub(crate) fn sidecar_args(&self, node: &Node) -> Vec<String> {
+    /// its inbound address as an endpoint of its service, takes the mesh from the control
+    /// plane (verified with the mesh CA, joined with the mesh-wide token) and gets its
+    /// certificate from it.
+    pub(crate) fn sidecar_args(&self, node: &Node, ca: &CaDir) -> Vec<String> {
         let a = node.addrs;
         vec![
             format!("--control-plane={}", self.control_plane.url()),
+            format!("--control-plane-ca={}", ca.ca_file().display()),
+            format!("--join-token-file={}", ca.join_token_file().display()),
             format!("--service={}", node.spec.name),
             format!("--app={}", a.app),
             format!("--outbound-addr={}", a.outbound),
@@ -176,13 +217,15 @@ impl Mesh {
         ]
     }
 
-    /// Arguments for `convoy-control-plane` serving `mesh_dir`.
-    pub(crate) fn control_plane_args(&self, mesh_dir: &std::path::Path) -> Vec<String> {
+    /// Arguments for `convoy-control-plane` serving `mesh_dir`, with the mesh CA in `ca`.
+    pub(crate) fn control_plane_args(&self, mesh_dir: &Path, ca: &CaDir) -> Vec<String> {
         vec![
             "serve".to_owned(),
             format!("--config-dir={}", mesh_dir.display()),
             format!("--listen={}", self.control_plane.listen),
             format!("--admin-addr={}", self.control_plane.admin),
+            format!("--ca-dir={}", ca.path.display()),
+            format!("--trust-domain={TRUST_DOMAIN}"),
         ]
     }
 
@@ -288,12 +331,15 @@ mod tests {
     #[test]
     fn sidecars_register_with_the_control_plane() {
         let mesh = Mesh::for_tests();
+        let ca = CaDir::in_work_dir(Path::new("/w"));
         let two = &mesh.nodes[3];
         let a = two.addrs;
         assert_eq!(
-            mesh.sidecar_args(two),
+            mesh.sidecar_args(two, &ca),
             [
-                format!("--control-plane=http://{}", mesh.control_plane.listen),
+                format!("--control-plane=https://{}", mesh.control_plane.listen),
+                "--control-plane-ca=/w/ca/ca.pem".to_owned(),
+                "--join-token-file=/w/ca/join-token".to_owned(),
                 "--service=payments".to_owned(),
                 format!("--app={}", a.app),
                 format!("--outbound-addr={}", a.outbound),
@@ -303,12 +349,14 @@ mod tests {
         );
         let cp = mesh.control_plane;
         assert_eq!(
-            mesh.control_plane_args(std::path::Path::new("/m")),
+            mesh.control_plane_args(Path::new("/m"), &ca),
             [
                 "serve".to_owned(),
                 "--config-dir=/m".to_owned(),
                 format!("--listen={}", cp.listen),
                 format!("--admin-addr={}", cp.admin),
+                "--ca-dir=/w/ca".to_owned(),
+                "--trust-domain=demo.convoy".to_owned(),
             ]
         );
     }

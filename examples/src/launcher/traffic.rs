@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::sync::Semaphore;
@@ -26,6 +27,8 @@ pub(crate) struct Counts {
     pub(crate) sent: AtomicU64,
     pub(crate) ok: AtomicU64,
     pub(crate) client_errors: AtomicU64,
+    /// Of `client_errors`, those answered 403 (forbidden).
+    pub(crate) forbidden: AtomicU64,
     pub(crate) server_errors: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) skipped: AtomicU64,
@@ -45,6 +48,32 @@ impl fmt::Display for Counts {
         match self.skipped.load(Relaxed) {
             0 => Ok(()),
             n => write!(f, ", {n} not sent ({MAX_IN_FLIGHT} already in flight)"),
+        }
+    }
+}
+
+/// What a stream that should be refused saw: `sent 12 requests, 12 refused with 403`, then
+/// any other outcome (`, 1 answered otherwise`, `, 1 without response`).
+pub(crate) struct Refused<'a>(pub(crate) &'a Counts);
+
+impl fmt::Display for Refused<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        let forbidden = c.forbidden.load(Relaxed);
+        let answered =
+            c.ok.load(Relaxed) + c.client_errors.load(Relaxed) + c.server_errors.load(Relaxed);
+        write!(
+            f,
+            "sent {} requests, {forbidden} refused with 403",
+            c.sent.load(Relaxed)
+        )?;
+        match answered - forbidden {
+            0 => {}
+            n => write!(f, ", {n} answered otherwise")?,
+        }
+        match c.failed.load(Relaxed) {
+            0 => Ok(()),
+            n => write!(f, ", {n} without response"),
         }
     }
 }
@@ -99,7 +128,12 @@ impl Traffic {
                         let outcome = client::get(&client, &url, &headers, REQUEST_TIMEOUT).await;
                         let counter = match outcome {
                             Ok((status, _)) if status.is_server_error() => &counts.server_errors,
-                            Ok((status, _)) if status.is_client_error() => &counts.client_errors,
+                            Ok((status, _)) if status.is_client_error() => {
+                                if status == StatusCode::FORBIDDEN {
+                                    counts.forbidden.fetch_add(1, Relaxed);
+                                }
+                                &counts.client_errors
+                            }
                             Ok(_) => &counts.ok,
                             Err(_) => &counts.failed,
                         };
@@ -149,4 +183,27 @@ fn traceparent() -> String {
         rng.random::<u128>() | 1,
         rng.random::<u64>() | 1
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_what_else_happened() {
+        let counts = Counts::default();
+        counts.sent.store(7, Relaxed);
+        counts.client_errors.store(4, Relaxed);
+        counts.forbidden.store(4, Relaxed);
+        assert_eq!(
+            Refused(&counts).to_string(),
+            "sent 7 requests, 4 refused with 403"
+        );
+        counts.ok.store(1, Relaxed);
+        counts.failed.store(2, Relaxed);
+        assert_eq!(
+            Refused(&counts).to_string(),
+            "sent 7 requests, 4 refused with 403, 1 answered otherwise, 2 without response"
+        );
+    }
 }

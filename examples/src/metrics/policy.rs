@@ -1,5 +1,6 @@
-//! What a sidecar's resilience policies did, from one scrape: retries by called service,
-//! rate-limit refusals by limited service, and which endpoints outlier detection ejected.
+//! What a sidecar's policies did, from one scrape: retries by called service, rate-limit
+//! refusals by limited service, which endpoints outlier detection ejected, and the requests
+//! its authorization refused.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use super::Exposition;
 const RETRIES_TOTAL: &str = "convoy_retries_total";
 const RATE_LIMITED_TOTAL: &str = "convoy_rate_limited_total";
 const ENDPOINT_EJECTED: &str = "convoy_endpoint_ejected";
+const AUTHORIZATION_TOTAL: &str = "convoy_authorization_total";
 
 /// Policy series of one sidecar's scrape. A series the sidecar has not exported (yet) reads
 /// as zero: counters and gauges only appear once a policy first acts.
@@ -20,13 +22,23 @@ pub struct PolicyCounters {
     rate_limited: BTreeMap<String, f64>,
     /// `convoy_endpoint_ejected` by `(service, endpoint)`.
     ejected: BTreeMap<(String, String), f64>,
+    /// `convoy_authorization_total{result="deny"}`, all callers and rules added up.
+    denied: f64,
 }
 
 impl PolicyCounters {
-    /// Reads the policy series of a scrape; samples without a `service` label are ignored.
+    /// Reads the policy series of a scrape; samples without a `service` label are ignored,
+    /// except authorization's: a sidecar authorizes only requests to its own service, so
+    /// those carry none.
     pub fn from_exposition(exposition: &Exposition) -> Self {
         let mut counters = Self::default();
         for sample in exposition.samples() {
+            if sample.name == AUTHORIZATION_TOTAL {
+                if sample.label("result") == Some("deny") {
+                    counters.denied += sample.value;
+                }
+                continue;
+            }
             let Some(service) = sample.label("service") else {
                 continue;
             };
@@ -58,6 +70,11 @@ impl PolicyCounters {
     /// Requests to `service` this sidecar refused with 429 so far.
     pub fn rate_limited(&self, service: &str) -> f64 {
         self.rate_limited.get(service).copied().unwrap_or(0.0)
+    }
+
+    /// Requests to its own service this sidecar refused by authorization (403) so far.
+    pub fn denied(&self) -> f64 {
+        self.denied
     }
 
     /// Whether this sidecar has `endpoint` of `service` ejected (or is probing it) now.
@@ -98,6 +115,10 @@ convoy_rate_limited_total{service="orders",rule="orders/routes[0]:caller"} 1
 convoy_endpoint_ejected{service="payments",endpoint="127.0.0.1:1"} 1
 convoy_endpoint_ejected{service="payments",endpoint="127.0.0.1:2"} 0
 convoy_requests_total{direction="inbound",service="orders",status_class="2xx"} 100
+# TYPE convoy_authorization_total counter
+convoy_authorization_total{caller="spiffe://demo.convoy/service/orders",rule="allow[0]",result="allow"} 50
+convoy_authorization_total{caller="spiffe://demo.convoy/service/web",rule="default-deny",result="deny"} 6
+convoy_authorization_total{caller="unauthenticated",rule="default-deny",result="deny"} 2
 "#;
 
     #[test]
@@ -108,6 +129,7 @@ convoy_requests_total{direction="inbound",service="orders",status_class="2xx"} 1
         assert_eq!(counters.rate_limited("orders"), 5.0);
         assert!(counters.is_ejected("payments", "127.0.0.1:1"));
         assert!(!counters.is_ejected("payments", "127.0.0.1:2"));
+        assert_eq!(counters.denied(), 8.0, "every caller's denials, no allows");
     }
 
     #[test]
@@ -115,6 +137,7 @@ convoy_requests_total{direction="inbound",service="orders",status_class="2xx"} 1
         let counters = PolicyCounters::from_exposition(&Exposition::default());
         assert_eq!(counters.retries("payments"), 0.0);
         assert_eq!(counters.rate_limited("orders"), 0.0);
+        assert_eq!(counters.denied(), 0.0);
         assert!(!counters.is_ejected("payments", "127.0.0.1:1"));
     }
 

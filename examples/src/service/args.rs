@@ -12,7 +12,8 @@ use crate::flags::{parse_duration, parse_ratio};
 ///
 /// Every request sleeps for the configured latency, calls each `--call` service in
 /// order through the local sidecar, then answers with a JSON echo of what it saw.
-/// `GET /healthz` answers `ok` at once.
+/// `GET /healthz` answers `ok` at once; `GET /whoami` answers at once with the caller's
+/// identity as the sidecar in front of it says (`x-convoy-client-id`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "convoy-demo-service", version)]
 pub struct ServiceArgs {

@@ -25,6 +25,10 @@ const TRACEPARENT: &str = "traceparent";
 /// Set by the sidecar on retries; echoed so demos can show which attempt succeeded.
 const ATTEMPT: &str = "x-convoy-attempt";
 
+/// Set by the sidecar in front of the app to the caller's SPIFFE ID (from its client
+/// certificate) after removing any such header the request came with.
+const CLIENT_ID: &str = "x-convoy-client-id";
+
 /// Per-process state shared by every request.
 pub(crate) struct Handler {
     name: String,
@@ -70,6 +74,13 @@ impl Handler {
         let (parts, body) = req.into_parts();
         if parts.method == Method::GET && parts.uri.path() == "/healthz" {
             return Ok(response(StatusCode::OK, "text/plain", "ok\n"));
+        }
+        if parts.method == Method::GET && parts.uri.path() == "/whoami" {
+            return Ok(response(
+                StatusCode::OK,
+                "text/plain",
+                whoami(&parts.headers),
+            ));
         }
         let body_bytes = match drain(body).await {
             Ok(n) => n,
@@ -189,6 +200,15 @@ async fn drain<B: Body>(body: B) -> Result<u64, B::Error> {
         }
     }
     Ok(len)
+}
+
+/// Who called, as the sidecar in front of this app says: the caller's SPIFFE ID, or that the
+/// request carried none (a plaintext caller, or no sidecar in front).
+fn whoami(headers: &HeaderMap) -> String {
+    match headers.get(CLIENT_ID) {
+        Some(id) => format!("{}\n", String::from_utf8_lossy(id.as_bytes())),
+        None => format!("unknown caller: the request carried no {CLIENT_ID}\n"),
+    }
 }
 
 /// Header names are already lowercase in `http`; repeated headers are joined with `, `.
