@@ -35,7 +35,7 @@ pub async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
         Ok(request) => request,
         Err(error) => {
             let error = IssueError::BadRequest(format!(
-                "expected {{\"id\": \"…\", \"service\": \"…\", \"csr\": \"<PEM>\"}}: {error}"
+                "expected {{\"id\": \"ID\", \"service\": \"NAME\", \"csr\": \"PEM\"}}: {error}"
             ));
             return refuse(hub, &error);
         }

@@ -30,14 +30,21 @@ pub(crate) fn random_serial() -> SerialNumber {
 }
 
 /// The validity of a certificate issued at `now` for `lifetime`: from [`BACKDATE`] before
-/// `now`, and never beyond the anchor's own `ca_not_after`.
+/// `now`, and never beyond the anchor's own `ca_not_after`; in whole seconds, as a certificate
+/// holds them (so what the status shows is what the certificate says).
 pub(crate) fn validity(
     now: SystemTime,
     lifetime: Duration,
     ca_not_after: SystemTime,
 ) -> (SystemTime, SystemTime) {
-    let not_after = (now + lifetime).min(ca_not_after);
-    (now - BACKDATE, not_after)
+    let now = whole_seconds(now);
+    let not_after = (now + lifetime).min(whole_seconds(ca_not_after));
+    (now - BACKDATE, whole_seconds(not_after))
+}
+
+fn whole_seconds(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + Duration::from_secs(since.as_secs())
 }
 
 fn end_entity(
@@ -115,6 +122,12 @@ mod tests {
         assert_eq!(
             validity(now, day, now + day / 2),
             (now - BACKDATE, now + day / 2)
+        );
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            validity(now + second / 2, day + second / 2, now + 2 * day),
+            (now - BACKDATE, now + day),
+            "whole seconds"
         );
     }
 
