@@ -447,13 +447,16 @@ mod tests {
     }
 
     fn request(service: &str, spiffe_id: &str) -> CertificateRequest {
-        let key = KeyPair::generate().unwrap();
+        request_with(&KeyPair::generate().unwrap(), service, spiffe_id)
+    }
+
+    fn request_with(key: &KeyPair, service: &str, spiffe_id: &str) -> CertificateRequest {
         let mut params = CertificateParams::default();
         params.subject_alt_names = vec![SanType::URI(spiffe_id.try_into().unwrap())];
         CertificateRequest {
             id: "orders-1".into(),
             service: service.into(),
-            csr: params.serialize_request(&key).unwrap().pem().unwrap(),
+            csr: params.serialize_request(key).unwrap().pem().unwrap(),
         }
     }
 
@@ -563,6 +566,27 @@ mod tests {
             .issue(&request("Orders", orders), Some(&token))
             .unwrap_err();
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn an_ed25519_key_gets_its_own_key_in_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, _) = Ca::open(&settings(dir.path())).unwrap();
+        let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let request = request_with(&key, "orders", "spiffe://demo.convoy/service/orders");
+        let issued = ca.issue(&request, Some(&token(&ca))).unwrap();
+        let der: CertificateDer<'_> =
+            rustls_pki_types::pem::PemObject::from_pem_slice(issued.certificate.as_bytes())
+                .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(
+            cert.public_key().algorithm.algorithm,
+            x509_parser::oid_registry::OID_SIG_ED25519
+        );
+        assert_eq!(
+            cert.public_key().subject_public_key.data.as_ref(),
+            key.public_key_raw()
+        );
     }
 
     #[test]
