@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the control plane: watches the directory and streams snapshots to sidecars.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Shows which sidecar is connected and which version it runs (a client of `GET /v1/status`).
     Status(StatusArgs),
     /// Lists the published versions, oldest first (a client of `GET /v1/history`).

@@ -593,7 +593,7 @@ mod tests {
     fn a_reload_applies_a_usable_change_only() {
         let dir = tempfile::tempdir().unwrap();
         let (ca, _) = Ca::open(&settings(dir.path())).unwrap();
-        let mut changes = ca.anchor_changes();
+        let changes = ca.anchor_changes();
         assert_eq!(ca.reload().unwrap(), Reloaded::default());
 
         let old = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
