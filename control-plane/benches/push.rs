@@ -90,9 +90,52 @@ fn binary() -> PathBuf {
     bin
 }
 
+/// The API of a control plane under test: its address, TLS verified against its `ca.pem`, and
+/// its mesh-wide join token.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    tls: tokio_rustls::TlsConnector,
+    token: Arc<str>,
+}
+
+impl Target {
+    fn new(addr: SocketAddr, ca_dir: &Path) -> Target {
+        use rustls_pki_types::pem::PemObject;
+        let pem = std::fs::read(ca_dir.join("ca.pem")).expect("the control plane's ca.pem");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let token = std::fs::read_to_string(ca_dir.join("join-token")).expect("the join token");
+        Target {
+            addr,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            token: token.trim().into(),
+        }
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, BoxError> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        let name = rustls_pki_types::ServerName::IpAddress(self.addr.ip().into());
+        Ok(self.tls.connect(name, stream).await?)
+    }
+}
+
 struct ControlPlane {
     child: Child,
-    addr: SocketAddr,
+    addr: Target,
     _dir: tempfile::TempDir,
     config: PathBuf,
 }
@@ -131,6 +174,8 @@ async fn start(services: usize) -> ControlPlane {
             "--bound-addrs-file",
         ])
         .arg(&addrs)
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
         .env("RUST_LOG", "warn")
         .stdout(
             std::fs::File::create(std::env::temp_dir().join("convoy-push-bench-cp.log"))
@@ -141,7 +186,7 @@ async fn start(services: usize) -> ControlPlane {
         .spawn()
         .expect("start the control plane");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = loop {
+    let addr: SocketAddr = loop {
         if let Ok(text) = std::fs::read_to_string(&addrs) {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             if let Some(a) = v["listen"].as_str().or(v["sidecars"].as_str()) {
@@ -153,7 +198,7 @@ async fn start(services: usize) -> ControlPlane {
     };
     ControlPlane {
         child,
-        addr,
+        addr: Target::new(addr, &dir.path().join("ca")),
         _dir: dir,
         config,
     }
@@ -174,13 +219,12 @@ fn snapshot_version(line: &[u8]) -> Option<u64> {
 }
 
 async fn watch(
-    cp: SocketAddr,
+    cp: Target,
     index: usize,
     state: Arc<Watcher>,
     decode: bool,
 ) -> Result<(), BoxError> {
-    let stream = tokio::net::TcpStream::connect(cp).await?;
-    stream.set_nodelay(true)?;
+    let stream = cp.connect().await?;
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
     tokio::spawn(conn);
@@ -192,8 +236,9 @@ async fn watch(
         10000 + index
     );
     tx.send(Ok(Frame::data(Bytes::from(hello)))).await?;
-    let request = http::Request::post(format!("http://{cp}/v1/stream"))
+    let request = http::Request::post(format!("https://{}/v1/stream", cp.addr))
         .header("content-type", "application/x-ndjson")
+        .header("authorization", format!("Bearer {}", cp.token))
         .body(body)?;
     let response = sender.send_request(request).await?;
     // The protocol's heartbeat: a silent sidecar is disconnected after 15 s.
@@ -248,13 +293,14 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn status(cp: SocketAddr) -> serde_json::Value {
-    let stream = tokio::net::TcpStream::connect(cp).await.unwrap();
+async fn status(cp: &Target) -> serde_json::Value {
+    let stream = cp.connect().await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
     tokio::spawn(conn);
-    let request = http::Request::get(format!("http://{cp}/v1/status"))
+    let request = http::Request::get("/v1/status")
+        .header("host", cp.addr.to_string())
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
@@ -262,18 +308,18 @@ async fn status(cp: SocketAddr) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-async fn connected(cp: SocketAddr) -> usize {
+async fn connected(cp: &Target) -> usize {
     let status = status(cp).await;
     status["sidecars"]
         .as_array()
         .map_or(0, |s| s.iter().filter(|x| x["connected"] == true).count())
 }
 
-async fn status_version(cp: SocketAddr) -> u64 {
+async fn status_version(cp: &Target) -> u64 {
     status(cp).await["version"].as_u64().unwrap_or(0)
 }
 
-async fn settle(cp: SocketAddr, watchers: &[Arc<Watcher>]) -> u64 {
+async fn settle(cp: &Target, watchers: &[Arc<Watcher>]) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let version = status_version(cp).await;
@@ -321,7 +367,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn connect_all(cp: SocketAddr, n: usize, decode: bool) -> Vec<Arc<Watcher>> {
+async fn connect_all(cp: &Target, n: usize, decode: bool) -> Vec<Arc<Watcher>> {
     let mut watchers = Vec::with_capacity(n);
     for i in 0..n {
         let w = Arc::new(Watcher {
@@ -329,6 +375,7 @@ async fn connect_all(cp: SocketAddr, n: usize, decode: bool) -> Vec<Arc<Watcher>
             received_at: Default::default(),
         });
         watchers.push(w.clone());
+        let cp = cp.clone();
         tokio::spawn(async move {
             // Streams end when the control plane stops between runs; report only if asked.
             if let Err(e) = watch(cp, i, w, decode).await {
@@ -346,11 +393,11 @@ async fn connect_all(cp: SocketAddr, n: usize, decode: bool) -> Vec<Arc<Watcher>
 
 async fn latency(n: usize, rounds: usize, decode: bool) {
     let cp = start(10).await;
-    let watchers = connect_all(cp.addr, n, decode).await;
-    settle(cp.addr, &watchers).await;
+    let watchers = connect_all(&cp.addr, n, decode).await;
+    settle(&cp.addr, &watchers).await;
     let mut samples: Vec<Duration> = Vec::with_capacity(n * rounds);
     for round in 0..rounds {
-        let before = status_version(cp.addr).await;
+        let before = status_version(&cp.addr).await;
         let written = Instant::now();
         write_config(&cp.config, 10, 3 + (round % 2) as u32);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -373,7 +420,7 @@ async fn latency(n: usize, rounds: usize, decode: bool) {
                 samples.push(at.duration_since(written));
             }
         }
-        settle(cp.addr, &watchers).await;
+        settle(&cp.addr, &watchers).await;
     }
     samples.sort();
     let (rss, hwm) = rss_kib(cp.child.id());
@@ -396,18 +443,18 @@ fn write_config(dir: &Path, services: usize, attempts: u32) {
 
 async fn memory(services: usize, sidecars: usize) {
     let cp = start(services).await;
-    let watchers = connect_all(cp.addr, sidecars, false).await;
+    let watchers = connect_all(&cp.addr, sidecars, false).await;
     // Let the fleet finish registering before judging who is behind.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while connected(cp.addr).await < sidecars {
+    while connected(&cp.addr).await < sidecars {
         assert!(Instant::now() < deadline, "not every sidecar registered");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    settle(cp.addr, &watchers).await;
+    settle(&cp.addr, &watchers).await;
     let (rss, hwm) = rss_kib(cp.child.id());
     println!("{services} services, {sidecars} sidecars connected: control plane RSS {rss} KiB (peak {hwm} KiB)");
     write_config(&cp.config, services, 3);
-    settle(cp.addr, &watchers).await;
+    settle(&cp.addr, &watchers).await;
     let (rss, hwm) = rss_kib(cp.child.id());
     println!("  after one more push to all: RSS {rss} KiB (peak {hwm} KiB)");
 }

@@ -1,5 +1,8 @@
-//! The sidecar API: `POST /v1/stream`, `GET /v1/status`, `GET /v1/history`, `POST /v1/rollback`.
+//! The sidecar API (over TLS): `POST /v1/stream`, `POST /v1/certificate`, `GET /v1/status`,
+//! `GET /v1/history`, `POST /v1/rollback`.
 
+use crate::ca::{self, Ca, TokenError};
+use crate::certificate;
 use crate::http::{self, Response};
 use crate::hub::{Hub, RollbackError};
 use crate::server::{Drain, Request};
@@ -17,6 +20,8 @@ const MAX_REQUEST_BODY: usize = 64 * 1024;
 pub struct Api {
     /// The hub.
     pub hub: Arc<Hub>,
+    /// The mesh CA (join tokens, certificates).
+    pub ca: Arc<Ca>,
     /// The listener's drain: streams end when it is signalled.
     pub drain: Drain,
 }
@@ -26,14 +31,9 @@ pub async fn handle(api: Api, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (&method, path.as_str()) {
-        (&Method::POST, "/v1/stream") => {
-            session::open(
-                &api.hub,
-                request.into_body(),
-                &api.drain.signal,
-                &api.drain.tasks,
-            )
-            .await
+        (&Method::POST, "/v1/stream") => stream(&api, request).await,
+        (&Method::POST, convoy_config::wire::CERTIFICATE_PATH) => {
+            certificate::handle(api.ca.clone(), &api.hub, request).await
         }
         (&Method::GET | &Method::HEAD, "/v1/status") => {
             http::json(StatusCode::OK, &api.hub.status())
@@ -42,7 +42,7 @@ pub async fn handle(api: Api, request: Request) -> Response {
             http::json(StatusCode::OK, &api.hub.history())
         }
         (&Method::POST, "/v1/rollback") => rollback(&api.hub, request).await,
-        (_, "/v1/stream" | "/v1/rollback") => {
+        (_, "/v1/stream" | "/v1/rollback" | convoy_config::wire::CERTIFICATE_PATH) => {
             http::error(StatusCode::METHOD_NOT_ALLOWED, "only POST")
         }
         (_, "/v1/status" | "/v1/history") => {
@@ -50,9 +50,38 @@ pub async fn handle(api: Api, request: Request) -> Response {
         }
         _ => http::error(
             StatusCode::NOT_FOUND,
-            "not found: try POST /v1/stream, GET /v1/status, GET /v1/history or POST /v1/rollback",
+            "not found: try POST /v1/stream, POST /v1/certificate, GET /v1/status, GET /v1/history or POST /v1/rollback",
         ),
     }
+}
+
+/// A stream needs a join token that admits the service its `hello` names.
+async fn stream(api: &Api, request: Request) -> Response {
+    let Some(token) = ca::bearer(request.headers()).map(str::to_owned) else {
+        // Refused before the hello is even read.
+        let error = TokenError::Missing;
+        tracing::warn!(%error, "stream refused");
+        api.hub
+            .metrics()
+            .stream_refusals
+            .with_label_values(&[error.reason()])
+            .inc();
+        return http::error(StatusCode::UNAUTHORIZED, &error.to_string());
+    };
+    let tokens = api.ca.tokens().clone();
+    let admit = move |hello: &crate::protocol::Hello| {
+        let service = convoy_config::ServiceName::new(&hello.service)
+            .map_err(|_| TokenError::Refused(hello.service.clone()))?;
+        tokens.check(&service, Some(&token))
+    };
+    session::open(
+        &api.hub,
+        request.into_body(),
+        admit,
+        &api.drain.signal,
+        &api.drain.tasks,
+    )
+    .await
 }
 
 async fn rollback(hub: &Hub, request: Request) -> Response {

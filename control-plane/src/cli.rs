@@ -1,6 +1,7 @@
 //! Command-line flags; each flag of `serve` can also be set by a `CONVOY_CP_*` environment variable.
 
 use clap::{Args, Parser, Subcommand};
+use convoy_config::{TrustDomain, DEFAULT_TRUST_DOMAIN};
 use convoy_proxy::cli::LogFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,16 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4200";
 
 /// The default URL the client commands talk to.
-pub const DEFAULT_URL: &str = "http://127.0.0.1:4200";
+pub const DEFAULT_URL: &str = "https://127.0.0.1:4200";
+
+/// The default CA directory.
+pub const DEFAULT_CA_DIR: &str = "convoy-ca";
+
+/// The default CA file of the client commands: the anchor of the default CA directory.
+pub const DEFAULT_CA_FILE: &str = "convoy-ca/ca.pem";
+
+/// The shortest `--cert-ttl`.
+pub const MIN_CERT_TTL: Duration = Duration::from_secs(1);
 
 /// Convoy control plane: validates a directory of mesh YAML and streams it to every sidecar.
 #[derive(Debug, Parser)]
@@ -25,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the control plane: watches the directory and streams snapshots to sidecars.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Shows which sidecar is connected and which version it runs (a client of `GET /v1/status`).
     Status(StatusArgs),
     /// Lists the published versions, oldest first (a client of `GET /v1/history`).
@@ -43,7 +53,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVOY_CP_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: PathBuf,
 
-    /// Where sidecars connect (`POST /v1/stream`, h2c) and clients ask for status and history.
+    /// Where sidecars connect (`POST /v1/stream`, `POST /v1/certificate`) and clients ask for
+    /// status and history. TLS only.
     #[arg(long, env = "CONVOY_CP_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
@@ -73,6 +84,35 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVOY_CP_HEARTBEAT_TIMEOUT", value_name = "DURATION", default_value = "15s", value_parser = parse_duration, hide = true)]
     pub heartbeat_timeout: Duration,
 
+    /// The CA directory: the trust anchor (`ca.pem`, `ca.key`; generated on first start when
+    /// both are missing), `bundle.pem` (more anchors to trust), `join-token` and
+    /// `tokens/<service>`.
+    #[arg(long, env = "CONVOY_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
+    pub ca_dir: PathBuf,
+
+    /// The trust anchor's certificate, if not `<ca-dir>/ca.pem` (never generated).
+    #[arg(long, env = "CONVOY_CA_CERT", value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The trust anchor's PKCS#8 private key, if not `<ca-dir>/ca.key` (never generated).
+    #[arg(long, env = "CONVOY_CA_KEY", value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+
+    /// The mesh's SPIFFE trust domain: identities are `spiffe://<it>/service/<name>`.
+    #[arg(long, env = "CONVOY_TRUST_DOMAIN", value_name = "NAME", default_value = DEFAULT_TRUST_DOMAIN, value_parser = parse_trust_domain)]
+    pub trust_domain: TrustDomain,
+
+    /// The lifetime of the certificates issued to sidecars (at least 1s; they renew at about
+    /// two thirds of it).
+    #[arg(long, env = "CONVOY_CERT_TTL", value_name = "DURATION", default_value = "24h", value_parser = parse_cert_ttl)]
+    pub cert_ttl: Duration,
+
+    /// More names in the API's server certificate: DNS names or IP addresses by which sidecars
+    /// and clients reach the control plane (repeatable, or comma-separated). `localhost`,
+    /// `127.0.0.1`, `::1` and the listen IP are always in it.
+    #[arg(long = "api-san", env = "CONVOY_CP_API_SAN", value_name = "NAME", value_delimiter = ',', value_parser = parse_san)]
+    pub api_sans: Vec<String>,
+
     /// After binding, write the actual listener addresses here as JSON (useful with port 0).
     #[arg(long, env = "CONVOY_CP_BOUND_ADDRS_FILE", value_name = "FILE")]
     pub bound_addrs_file: Option<PathBuf>,
@@ -86,9 +126,12 @@ pub struct ServeArgs {
 /// The control plane to talk to.
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
-    /// The control plane's sidecar API.
+    /// The control plane's sidecar API (`https://HOST:PORT`).
     #[arg(long, env = "CONVOY_CP_URL", value_name = "URL", default_value = DEFAULT_URL)]
     pub url: String,
+    /// The trust anchors (PEM) to verify the control plane's certificate with: its `ca.pem`.
+    #[arg(long, env = "CONVOY_CA_FILE", value_name = "FILE", default_value = DEFAULT_CA_FILE)]
+    pub ca_file: PathBuf,
 }
 
 /// Flags of `status`.
@@ -139,6 +182,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     convoy_config::parse_duration(text)
 }
 
+fn parse_cert_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = convoy_config::parse_duration(text)?;
+    if ttl < MIN_CERT_TTL {
+        return Err(format!("must be at least 1s, got `{text}`"));
+    }
+    Ok(ttl)
+}
+
+fn parse_trust_domain(text: &str) -> Result<TrustDomain, String> {
+    TrustDomain::new(text)
+}
+
+fn parse_san(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    rustls_pki_types::ServerName::try_from(name.as_str())
+        .map_err(|_| format!("`{text}` is neither a DNS name nor an IP address"))?;
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,9 +221,62 @@ mod tests {
         assert_eq!(args.endpoint_grace, Duration::from_secs(5));
         assert_eq!(args.debounce, Duration::from_millis(20));
         assert_eq!(args.heartbeat_timeout, Duration::from_secs(15));
+        assert_eq!(args.ca_dir, PathBuf::from("convoy-ca"));
+        assert_eq!(args.trust_domain.as_str(), "convoy.local");
+        assert_eq!(args.cert_ttl, Duration::from_secs(24 * 3600));
+        assert!(args.api_sans.is_empty());
         let error = Cli::try_parse_from(["cp", "serve", "--config-dir", "m", "--debounce", "x"])
             .unwrap_err()
             .to_string();
         assert!(error.contains("expected a duration"), "{error}");
+    }
+
+    #[test]
+    fn ca_flags() {
+        let cli = Cli::try_parse_from([
+            "cp",
+            "serve",
+            "--config-dir",
+            "m",
+            "--cert-ttl",
+            "2s",
+            "--trust-domain",
+            "demo.convoy",
+            "--api-san",
+            "cp.example,10.0.0.1",
+            "--api-san",
+            "CP2.example",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected")
+        };
+        assert_eq!(args.cert_ttl, Duration::from_secs(2));
+        assert_eq!(args.api_sans, ["cp.example", "10.0.0.1", "cp2.example"]);
+        for (flag, value, expected) in [
+            ("--cert-ttl", "500ms", "must be at least 1s"),
+            ("--trust-domain", "Demo", "not a valid trust domain"),
+            (
+                "--api-san",
+                "bad name",
+                "neither a DNS name nor an IP address",
+            ),
+        ] {
+            let error = Cli::try_parse_from(["cp", "serve", "--config-dir", "m", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{flag} {value}: {error}");
+        }
+        let error = Cli::try_parse_from(["cp", "serve", "--config-dir", "m", "--ca-cert", "a.pem"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--ca-key"), "{error}");
+
+        let cli = Cli::try_parse_from(["cp", "status"]).unwrap();
+        let Command::Status(args) = cli.command else {
+            panic!("status expected")
+        };
+        assert_eq!(args.remote.url, "https://127.0.0.1:4200");
+        assert_eq!(args.remote.ca_file, PathBuf::from("convoy-ca/ca.pem"));
     }
 }

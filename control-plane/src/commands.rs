@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// `status`: the version in force and every sidecar.
 pub async fn status(args: &StatusArgs) -> Result<String, ClientError> {
-    let answer = Client::new(&args.remote.url)
+    let answer = Client::new(&args.remote.url, &args.remote.ca_file)?
         .get::<StatusView>("/v1/status")
         .await?;
     Ok(if args.json {
@@ -21,7 +21,7 @@ pub async fn status(args: &StatusArgs) -> Result<String, ClientError> {
 
 /// `history`: every published version, oldest first.
 pub async fn history(args: &HistoryArgs) -> Result<String, ClientError> {
-    let answer = Client::new(&args.remote.url)
+    let answer = Client::new(&args.remote.url, &args.remote.ca_file)?
         .get::<HistoryView>("/v1/history")
         .await?;
     Ok(if args.json {
@@ -42,7 +42,7 @@ pub async fn rollback(args: &RollbackArgs) -> Result<String, ClientError> {
         version: args.version,
         author: Some(author),
     };
-    let answer = Client::new(&args.remote.url)
+    let answer = Client::new(&args.remote.url, &args.remote.ca_file)?
         .post::<RollbackResponse>("/v1/rollback", &request)
         .await?;
     Ok(format!(
@@ -85,6 +85,7 @@ pub fn render_status(status: &StatusView) -> String {
         "CONNECTED",
         "VERSION",
         "CONNECTED SINCE",
+        "CERT EXPIRES",
         "LAST NACK",
     ]);
     for sidecar in &status.sidecars {
@@ -102,6 +103,10 @@ pub fn render_status(status: &StatusView) -> String {
                 .acked_version
                 .map_or_else(|| "-".to_owned(), |v| v.to_string()),
             sidecar.connected_since.clone(),
+            sidecar
+                .certificate_expires
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
             sidecar.last_nack.as_ref().map_or_else(
                 || "-".to_owned(),
                 |n| format!("v{}: {}", n.version, n.reason),
@@ -152,6 +157,7 @@ mod tests {
                     version: 7,
                     reason: "no".into(),
                 }),
+                certificate_expires: Some("2025-01-02T00:00:00.000Z".into()),
             }],
         };
         assert_eq!(
@@ -159,8 +165,8 @@ mod tests {
             "version 7\n\
              last rejected change (2025-01-01T00:00:00.000Z): m.yaml:2:3: services.x: bad\n\
              \n\
-             ID        SERVICE  ADDRESS         CONNECTED  VERSION  CONNECTED SINCE           LAST NACK\n\
-             orders-1  orders   127.0.0.1:4143  yes        6        2025-01-01T00:00:00.000Z  v7: no\n"
+             ID        SERVICE  ADDRESS         CONNECTED  VERSION  CONNECTED SINCE           CERT EXPIRES              LAST NACK\n\
+             orders-1  orders   127.0.0.1:4143  yes        6        2025-01-01T00:00:00.000Z  2025-01-02T00:00:00.000Z  v7: no\n"
         );
     }
 

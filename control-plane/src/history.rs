@@ -23,6 +23,8 @@ pub enum Kind {
     Endpoints,
     /// An earlier version's configuration, published again.
     Rollback,
+    /// The trust bundle changed (a step of an anchor rotation).
+    Trust,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Config => "config",
             Kind::Endpoints => "endpoints",
             Kind::Rollback => "rollback",
+            Kind::Trust => "trust",
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::registry::{Registry, Session};
 use crate::summary::{self, ConfigDiff, Endpoints};
 use crate::views::{EventView, HistoryView, RejectedView, SidecarView, StatusView};
 use bytes::Bytes;
+use convoy_config::wire::Trust;
 use convoy_config::{ConfigError, MeshSource};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +36,9 @@ pub const CONFIG_AUTHOR: &str = "config-dir";
 
 /// The author of versions made by the registry.
 pub const REGISTRY_AUTHOR: &str = "registry";
+
+/// The author of versions made by a change of the CA directory's trust bundle.
+pub const CA_AUTHOR: &str = "ca-dir";
 
 /// A published version, as every sidecar receives it.
 #[derive(Debug)]
@@ -90,6 +94,7 @@ struct State {
     history: History<Arc<MeshSource>>,
     last_rejected: Option<(SystemTime, String)>,
     config: Arc<MeshSource>,
+    trust: Arc<Trust>,
     version: u64,
     published_endpoints: Endpoints,
 }
@@ -110,6 +115,7 @@ pub struct Hub {
 struct Publication {
     config: Arc<MeshSource>,
     new_config: bool,
+    trust: Arc<Trust>,
     endpoints: Endpoints,
     generation: u64,
     kind: Kind,
@@ -118,14 +124,16 @@ struct Publication {
 }
 
 impl Hub {
-    /// Publishes `initial` as version 1.
+    /// Publishes `initial` with `trust` as version 1.
     pub fn new(
         initial: MeshSource,
+        trust: Trust,
         settings: Settings,
         metrics: Metrics,
     ) -> Result<Arc<Hub>, PublishError> {
         let config = Arc::new(initial);
-        let line = build_line(1, &config, &Endpoints::new())?;
+        let trust = Arc::new(trust);
+        let line = build_line(1, &config, &Endpoints::new(), &trust)?;
         let mut history = History::default();
         let summary = summary::loaded(&config.mesh);
         history.record(
@@ -151,6 +159,7 @@ impl Hub {
                 history,
                 last_rejected: None,
                 config,
+                trust,
                 version: 1,
                 published_endpoints: Endpoints::new(),
             }),
@@ -248,7 +257,7 @@ impl Hub {
     /// Publishes a configuration read from the directory; `None` if it is the one in force.
     pub async fn publish_config(&self, config: MeshSource) -> Result<Option<u64>, PublishError> {
         let _one_writer = self.publishing.lock().await;
-        let (current, endpoints, generation) = self.inputs();
+        let (current, endpoints, generation, trust) = self.inputs();
         let config = Arc::new(config);
         let empty = Endpoints::new();
         if current.to_wire(&empty) == config.to_wire(&empty) {
@@ -263,6 +272,7 @@ impl Hub {
             .publish(Publication {
                 config,
                 new_config: true,
+                trust,
                 endpoints,
                 generation,
                 kind: Kind::Config,
@@ -278,12 +288,13 @@ impl Hub {
     pub async fn rollback(&self, version: u64, author: &str) -> Result<u64, RollbackError> {
         let _one_writer = self.publishing.lock().await;
         let config = self.state().history.config_of(version)?;
-        let (current, endpoints, generation) = self.inputs();
+        let (current, endpoints, generation, trust) = self.inputs();
         let diff = ConfigDiff::between(&current.mesh, &config.mesh);
         let published = self
             .publish(Publication {
                 config,
                 new_config: true,
+                trust,
                 endpoints,
                 generation,
                 kind: Kind::Rollback,
@@ -297,7 +308,7 @@ impl Hub {
     /// Publishes the registry's changes since the last publication, if any.
     pub async fn publish_endpoints(&self) -> Result<Option<u64>, PublishError> {
         let _one_writer = self.publishing.lock().await;
-        let (config, endpoints, generation) = self.inputs();
+        let (config, endpoints, generation, trust) = self.inputs();
         let current = self.current();
         if generation <= current.generation {
             return Ok(None);
@@ -318,6 +329,7 @@ impl Hub {
             .publish(Publication {
                 config,
                 new_config: false,
+                trust,
                 endpoints,
                 generation,
                 kind: Kind::Endpoints,
@@ -326,6 +338,44 @@ impl Hub {
             })
             .await?;
         Ok(Some(version))
+    }
+
+    /// Publishes a new trust bundle (a CA rotation step) of `anchors` anchors; `None` if it is
+    /// the one in force.
+    pub async fn publish_trust(
+        &self,
+        trust: Trust,
+        anchors: usize,
+    ) -> Result<Option<u64>, PublishError> {
+        let _one_writer = self.publishing.lock().await;
+        let (config, endpoints, generation, current) = self.inputs();
+        if *current == trust {
+            return Ok(None);
+        }
+        let version = self
+            .publish(Publication {
+                config,
+                new_config: false,
+                trust: Arc::new(trust),
+                endpoints,
+                generation,
+                kind: Kind::Trust,
+                author: CA_AUTHOR.to_owned(),
+                summary: format!(
+                    "trust bundle changed: {anchors} {}",
+                    if anchors == 1 { "anchor" } else { "anchors" }
+                ),
+            })
+            .await?;
+        Ok(Some(version))
+    }
+
+    /// A certificate expiring at `not_after` was issued to the sidecar `id` of `service`: the
+    /// status shows it (if that sidecar is registered as that service).
+    pub fn certificate_issued(&self, id: &str, service: &str, not_after: SystemTime) {
+        self.state()
+            .registry
+            .certificate_issued(id, service, not_after);
     }
 
     /// Until when a reconnecting sidecar's first snapshot is held: a control plane that has
@@ -364,12 +414,13 @@ impl Hub {
         }
     }
 
-    fn inputs(&self) -> (Arc<MeshSource>, Endpoints, u64) {
+    fn inputs(&self) -> (Arc<MeshSource>, Endpoints, u64, Arc<Trust>) {
         let state = self.state();
         (
             state.config.clone(),
             state.registry.endpoints(),
             state.registry.generation(),
+            state.trust.clone(),
         )
     }
 
@@ -379,7 +430,8 @@ impl Hub {
         let line = {
             let config = publication.config.clone();
             let endpoints = publication.endpoints.clone();
-            tokio::task::spawn_blocking(move || build_line(version, &config, &endpoints))
+            let trust = publication.trust.clone();
+            tokio::task::spawn_blocking(move || build_line(version, &config, &endpoints, &trust))
                 .await
                 .map_err(PublishError::Build)??
         };
@@ -394,6 +446,7 @@ impl Hub {
             publication.new_config.then(|| publication.config.clone()),
         );
         state.config = publication.config;
+        state.trust = publication.trust;
         state.published_endpoints = publication.endpoints;
         self.snapshots.send_replace(Arc::new(Snapshot {
             version,
@@ -442,15 +495,17 @@ impl Hub {
     }
 }
 
-/// The snapshot line of `config` with `endpoints`, checked with the sidecars' own rules.
+/// The snapshot line of `config` with `endpoints` and `trust`, checked with the sidecars' own
+/// rules.
 fn build_line(
     version: u64,
     config: &MeshSource,
     endpoints: &Endpoints,
+    trust: &Trust,
 ) -> Result<Bytes, PublishError> {
     let wire = config.to_wire(&beyond_yaml(config, endpoints));
     convoy_config::decode_wire_mesh(&wire).map_err(|e| PublishError::Invalid(Box::new(e)))?;
-    Ok(snapshot_line(version, &wire))
+    Ok(snapshot_line(version, &wire, trust))
 }
 
 /// The registered endpoints the YAML does not already list (in any spelling: registered
@@ -483,10 +538,18 @@ mod tests {
         };
         Hub::new(
             source("services:\n  orders: {}\n"),
+            trust("A"),
             settings,
             Metrics::new(),
         )
         .unwrap()
+    }
+
+    fn trust(bundle: &str) -> Trust {
+        Trust {
+            trust_domain: "convoy.local".into(),
+            bundle: bundle.into(),
+        }
     }
 
     fn hello(id: &str, address: &str) -> Hello {
@@ -536,7 +599,7 @@ mod tests {
         };
         let yaml =
             "services:\n  orders:\n    endpoints: [\"127.0.0.1:4143\", \"Orders.Local:80\"]\n";
-        let hub = Hub::new(source(yaml), settings, Metrics::new()).unwrap();
+        let hub = Hub::new(source(yaml), trust("A"), settings, Metrics::new()).unwrap();
         hub.register(&hello("a", "127.0.0.1:4143"));
         hub.register(&hello("b", "orders.local:80"));
         hub.register(&hello("c", "127.0.0.1:4144"));
@@ -615,5 +678,31 @@ mod tests {
             .await
             .unwrap();
         assert!(hub.status().last_rejected.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_trust_bundle_is_a_version() {
+        let hub = hub();
+        let line = |hub: &Hub| -> serde_json::Value {
+            serde_json::from_slice(&hub.current().line).unwrap()
+        };
+        assert_eq!(line(&hub)["trust"]["bundle"], "A");
+        assert_eq!(hub.publish_trust(trust("A"), 1).await.unwrap(), None);
+        assert_eq!(hub.publish_trust(trust("AB"), 2).await.unwrap(), Some(2));
+        let snapshot = line(&hub);
+        assert_eq!(
+            snapshot["trust"],
+            serde_json::json!({"trust_domain": "convoy.local", "bundle": "AB"})
+        );
+        let event = hub.history().events.last().unwrap().clone();
+        assert_eq!(event.kind, Kind::Trust);
+        assert_eq!(event.author, CA_AUTHOR);
+        assert_eq!(event.summary, "trust bundle changed: 2 anchors");
+        // A later change keeps the bundle; a rollback does too (it is not configuration).
+        hub.publish_config(source("services:\n  orders: { timeout: 3s }\n"))
+            .await
+            .unwrap();
+        hub.rollback(1, "alice").await.unwrap();
+        assert_eq!(line(&hub)["trust"]["bundle"], "AB");
     }
 }

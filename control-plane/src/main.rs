@@ -20,7 +20,7 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
             };
-            match runtime.block_on(app::run(args)) {
+            match runtime.block_on(app::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

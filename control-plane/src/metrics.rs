@@ -1,7 +1,8 @@
 //! Prometheus metrics of the control plane, in one registry.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Push→ACK latency buckets in seconds: fine from 1 ms, where a local push lands.
@@ -26,6 +27,19 @@ pub struct Metrics {
     pub rejected_changes: IntCounter,
     /// The version in force.
     pub version: IntGauge,
+    /// Certificates issued, by `service`.
+    pub certificates_issued: IntCounterVec,
+    /// Certificate requests refused, by `reason` (`no_token`, `bad_token`, `bad_request`,
+    /// `bad_csr`, `wrong_identity`, `internal`).
+    pub certificate_refusals: IntCounterVec,
+    /// Streams refused, by `reason` (`no_token`, `bad_token`, `bad_hello`).
+    pub stream_refusals: IntCounterVec,
+    /// Anchors in the trust bundle.
+    pub trust_anchors: IntGauge,
+    /// Changes of the CA directory that were not usable (nothing changed).
+    pub ca_reload_errors: IntCounter,
+    /// TLS handshakes on the sidecar API that failed (plaintext clients, unknown CAs, …).
+    pub tls_handshake_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -43,6 +57,9 @@ impl Metrics {
         };
         let counter = |name: &str, help: &str| {
             IntCounter::with_opts(Opts::new(name, help)).expect("static metric definition")
+        };
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[label]).expect("static metric definition")
         };
         let metrics = Metrics {
             connected_sidecars: gauge(
@@ -70,6 +87,33 @@ impl Metrics {
                 "Changes of the config directory that did not validate (nothing was published).",
             ),
             version: gauge("convoy_cp_version", "The version in force."),
+            certificates_issued: counter_vec(
+                "convoy_cp_certificates_issued_total",
+                "Certificates issued to sidecars, by service.",
+                "service",
+            ),
+            certificate_refusals: counter_vec(
+                "convoy_cp_certificate_requests_refused_total",
+                "Certificate requests refused, by reason.",
+                "reason",
+            ),
+            stream_refusals: counter_vec(
+                "convoy_cp_streams_refused_total",
+                "Sidecar streams refused, by reason (join token missing or refused, bad hello).",
+                "reason",
+            ),
+            trust_anchors: gauge(
+                "convoy_cp_trust_anchors",
+                "Anchors in the trust bundle sent to sidecars.",
+            ),
+            ca_reload_errors: counter(
+                "convoy_cp_ca_reload_errors_total",
+                "Changes of the CA directory that were not usable (the anchor and bundle in force stayed).",
+            ),
+            tls_handshake_failures: counter(
+                "convoy_cp_api_tls_handshake_failures_total",
+                "TLS handshakes on the sidecar API that failed or timed out.",
+            ),
             registry,
         };
         for collector in [
@@ -79,6 +123,12 @@ impl Metrics {
             Box::new(metrics.nacks.clone()),
             Box::new(metrics.rejected_changes.clone()),
             Box::new(metrics.version.clone()),
+            Box::new(metrics.certificates_issued.clone()),
+            Box::new(metrics.certificate_refusals.clone()),
+            Box::new(metrics.stream_refusals.clone()),
+            Box::new(metrics.trust_anchors.clone()),
+            Box::new(metrics.ca_reload_errors.clone()),
+            Box::new(metrics.tls_handshake_failures.clone()),
         ] {
             metrics
                 .registry
@@ -105,6 +155,18 @@ mod tests {
         let metrics = Metrics::new();
         metrics.push_ack.observe(0.002);
         metrics.version.set(3);
+        metrics
+            .certificates_issued
+            .with_label_values(&["orders"])
+            .inc();
+        metrics
+            .certificate_refusals
+            .with_label_values(&["bad_token"])
+            .inc();
+        metrics
+            .stream_refusals
+            .with_label_values(&["no_token"])
+            .inc();
         let text = String::from_utf8(metrics.encode()).unwrap();
         for name in [
             "convoy_cp_connected_sidecars 0",
@@ -114,6 +176,12 @@ mod tests {
             "convoy_cp_nacks_total 0",
             "convoy_cp_rejected_changes_total 0",
             "convoy_cp_version 3",
+            "convoy_cp_certificates_issued_total{service=\"orders\"} 1",
+            "convoy_cp_certificate_requests_refused_total{reason=\"bad_token\"} 1",
+            "convoy_cp_streams_refused_total{reason=\"no_token\"} 1",
+            "convoy_cp_trust_anchors 0",
+            "convoy_cp_ca_reload_errors_total 0",
+            "convoy_cp_api_tls_handshake_failures_total 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }

@@ -1,6 +1,7 @@
 //! The messages of the sidecar stream (see `PROTOCOL.md`): NDJSON, one object per line.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use convoy_config::wire::Trust;
 use convoy_config::ServiceName;
 use serde::{Deserialize, Serialize};
 
@@ -130,12 +131,16 @@ fn check_address(service: &str, address: &str) -> Result<(), HelloError> {
         .map_err(|e| HelloError::Address(e.message))
 }
 
-/// The line announcing snapshot `version` whose mesh is `mesh` (already JSON), ended by `\n`.
-pub fn snapshot_line(version: u64, mesh: &[u8]) -> Bytes {
+/// The line announcing snapshot `version` whose mesh is `mesh` (already JSON) and whose trust
+/// is `trust`, ended by `\n`.
+pub fn snapshot_line(version: u64, mesh: &[u8], trust: &Trust) -> Bytes {
     let head = format!("{{\"type\":\"snapshot\",\"version\":{version},\"mesh\":");
-    let mut line = BytesMut::with_capacity(head.len() + mesh.len() + 2);
+    let trust = serde_json::to_vec(trust).unwrap_or_default();
+    let mut line = BytesMut::with_capacity(head.len() + mesh.len() + trust.len() + 12);
     line.put_slice(head.as_bytes());
     line.put_slice(mesh);
+    line.put_slice(b",\"trust\":");
+    line.put_slice(&trust);
     line.put_slice(b"}\n");
     line.freeze()
 }
@@ -198,12 +203,19 @@ mod tests {
 
     #[test]
     fn the_snapshot_line_is_one_json_object() {
-        let line = snapshot_line(7, br#"{"services":{}}"#);
+        let trust = Trust {
+            trust_domain: "convoy.local".into(),
+            bundle: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
+        };
+        let line = snapshot_line(7, br#"{"services":{}}"#, &trust);
         assert!(line.ends_with(b"\n"));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
         let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(value["type"], "snapshot");
         assert_eq!(value["version"], 7);
         assert_eq!(value["mesh"]["services"], serde_json::json!({}));
+        let sent: Trust = serde_json::from_value(value["trust"].clone()).unwrap();
+        assert_eq!(sent, trust);
         let pong: serde_json::Value = serde_json::from_slice(PONG_LINE).unwrap();
         assert_eq!(pong["type"], "pong");
     }

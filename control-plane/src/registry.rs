@@ -42,6 +42,8 @@ pub struct Entry {
     pub acked_version: Option<u64>,
     /// The last snapshot it refused.
     pub last_nack: Option<Nack>,
+    /// When the last certificate issued to it expires (kept across reconnects).
+    pub certificate_expires: Option<SystemTime>,
 }
 
 /// Every sidecar that is connected or within its grace.
@@ -87,6 +89,7 @@ impl Registry {
                         connected_since: now,
                         acked_version: None,
                         last_nack: None,
+                        certificate_expires: None,
                     },
                 );
                 self.generation += 1;
@@ -136,6 +139,18 @@ impl Registry {
         self.current(id, session)
             .map(|entry| entry.last_nack = Some(Nack { version, reason }))
             .is_some()
+    }
+
+    /// Records a certificate issued to `id` for `service`; false (nothing recorded) unless
+    /// `id` is registered as that service.
+    pub fn certificate_issued(&mut self, id: &str, service: &str, not_after: SystemTime) -> bool {
+        match self.sidecars.get_mut(id) {
+            Some(entry) if entry.service == service => {
+                entry.certificate_expires = Some(not_after);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The registered endpoints, by service (sidecars within their grace included).
@@ -269,5 +284,29 @@ mod tests {
         registry.hello(&hello("a", "orders", "127.0.0.1:1"), SystemTime::now());
         registry.hello(&hello("b", "orders", "127.0.0.1:1"), SystemTime::now());
         assert_eq!(addrs(&registry, "orders"), ["127.0.0.1:1"]);
+    }
+
+    #[test]
+    fn certificates_show_on_the_sidecar_of_their_service() {
+        let mut registry = Registry::new();
+        let session = registry.hello(&hello("a", "orders", "127.0.0.1:1"), SystemTime::now());
+        let expires = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        assert!(
+            !registry.certificate_issued("a", "web", expires),
+            "another service"
+        );
+        assert!(
+            !registry.certificate_issued("b", "orders", expires),
+            "unknown id"
+        );
+        assert!(registry.certificate_issued("a", "orders", expires));
+        registry.disconnect("a", session);
+        registry.hello(&hello("a", "orders", "127.0.0.1:1"), SystemTime::now());
+        let (_, entry) = registry.iter().next().unwrap();
+        assert_eq!(
+            entry.certificate_expires,
+            Some(expires),
+            "kept across reconnects"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! on the channel and the `watch` it follows keeps only the latest version, so a busy sidecar
 //! skips the versions in between.
 
+use crate::ca::TokenError;
 use crate::http::{self, ChannelBody, Response};
 use crate::hub::{Hub, Snapshot};
 use crate::ndjson::{LineError, LineReader, MAX_LINE};
@@ -43,11 +44,13 @@ enum End {
     Broken(#[from] LineError),
 }
 
-/// Answers `POST /v1/stream`: reads the `hello` (400 if it is not one), registers the sidecar
-/// and streams to it from a task of `tasks` until it leaves or `shutdown`.
+/// Answers `POST /v1/stream`: reads the `hello` (400 if it is not one), checks that the join
+/// token admits its service (`admit`; 401 if not), registers the sidecar and streams to it
+/// from a task of `tasks` until it leaves or `shutdown`.
 pub async fn open<B>(
     hub: &Arc<Hub>,
     body: B,
+    admit: impl FnOnce(&Hello) -> Result<(), TokenError>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Response
@@ -71,9 +74,21 @@ where
         Ok(hello) => hello,
         Err(error) => {
             tracing::info!(%error, "stream refused");
+            hub.metrics()
+                .stream_refusals
+                .with_label_values(&["bad_hello"])
+                .inc();
             return http::error(StatusCode::BAD_REQUEST, &error.to_string());
         }
     };
+    if let Err(error) = admit(&hello) {
+        tracing::warn!(id = %hello.id, service = %hello.service, %error, "stream refused");
+        hub.metrics()
+            .stream_refusals
+            .with_label_values(&[error.reason()])
+            .inc();
+        return http::error(StatusCode::UNAUTHORIZED, &error.to_string());
+    }
     let (session, generation) = hub.register(&hello);
     tracing::info!(
         id = %hello.id,
@@ -286,7 +301,7 @@ mod tests {
             rx,
             |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) },
         )));
-        let response = open(hub, body, shutdown, tasks).await;
+        let response = open(hub, body, |_| Ok(()), shutdown, tasks).await;
         assert_eq!(response.status(), StatusCode::OK);
         (tx, LineReader::new(response.into_body(), usize::MAX))
     }
@@ -310,6 +325,10 @@ mod tests {
         };
         let hub = Hub::new(
             source("services:\n  orders: {}\n"),
+            convoy_config::wire::Trust {
+                trust_domain: "convoy.local".into(),
+                bundle: String::new(),
+            },
             settings,
             Metrics::new(),
         )

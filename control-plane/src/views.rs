@@ -48,6 +48,9 @@ pub struct SidecarView {
     pub acked_version: Option<u64>,
     /// The last snapshot it refused.
     pub last_nack: Option<NackView>,
+    /// When the last certificate issued to it expires (RFC 3339), if any was.
+    #[serde(default)]
+    pub certificate_expires: Option<String>,
 }
 
 /// A refused snapshot.
@@ -73,6 +76,7 @@ impl SidecarView {
                 version: n.version,
                 reason: n.reason.clone(),
             }),
+            certificate_expires: entry.certificate_expires.map(rfc3339),
         }
     }
 }

@@ -1,9 +1,15 @@
-//! Running `convoy-control-plane serve` as a child process over a mesh directory in a tempdir:
-//! edit the directory, read `/v1/status` and `/v1/history`, roll back (by the API or the
-//! command line), kill it and start it again on the same address, and never leave it running.
+//! Running `convoy-control-plane serve` as a child process over a mesh directory in a tempdir,
+//! with its CA directory in another (generated on the first start, kept across restarts):
+//! edit the directory, read `/v1/status` and `/v1/history` over HTTPS, roll back (by the API
+//! or the command line), kill it and start it again on the same address, start sidecars with
+//! its CA file and join token, and never leave it running.
 
-use crate::client::{full, HttpClient, Proto};
-use crate::proxy::{Proxy, START_TIMEOUT};
+pub mod api;
+
+pub use api::ApiClient;
+
+use crate::client::{HttpClient, Proto};
+use crate::proxy::{Proxy, ProxyBuilder, START_TIMEOUT};
 use crate::STEP_TIMEOUT;
 use serde::Deserialize;
 use std::ffi::OsString;
@@ -60,6 +66,9 @@ pub struct SidecarStatus {
     pub acked_version: Option<u64>,
     /// The last snapshot it refused.
     pub last_nack: Option<Nack>,
+    /// When the last certificate issued to it expires (RFC 3339), if one was.
+    #[serde(default)]
+    pub certificate_expires: Option<String>,
 }
 
 /// A refused snapshot.
@@ -108,7 +117,7 @@ pub struct Event {
     pub time: String,
     /// Who: `config-dir`, `registry`, or a rollback's author.
     pub author: String,
-    /// `config`, `endpoints` or `rollback`.
+    /// `config`, `endpoints`, `rollback` or `trust`.
     pub kind: String,
     /// What changed.
     pub summary: String,
@@ -134,13 +143,15 @@ pub struct ControlPlane {
     extra: Vec<OsString>,
     mesh: TempDir,
     scratch: TempDir,
+    ca_dir: PathBuf,
     log_path: PathBuf,
 }
 
 impl ControlPlane {
     /// Writes `files` (name, YAML) into a new mesh directory and starts the control plane on
-    /// it, every listener on `127.0.0.1:0`, with `--endpoint-grace` [`ENDPOINT_GRACE`]; waits
-    /// until its admin `/ready` answers 200.
+    /// it, every listener on `127.0.0.1:0`, its CA directory (`--ca-dir`) a new temporary
+    /// one, with `--endpoint-grace` [`ENDPOINT_GRACE`]; waits until its admin `/ready` answers
+    /// 200.
     pub async fn start(files: &[(&str, &str)]) -> ControlPlane {
         ControlPlane::start_with(
             files,
@@ -149,7 +160,8 @@ impl ControlPlane {
         .await
     }
 
-    /// As [`ControlPlane::start`], with `args` added to `serve` instead of the grace.
+    /// As [`ControlPlane::start`], with `args` added to `serve` instead of the grace (for
+    /// example `--cert-ttl 5s`).
     pub async fn start_with(files: &[(&str, &str)], args: &[&str]) -> ControlPlane {
         let mesh = tempfile::tempdir().expect("create the mesh directory");
         for (name, text) in files {
@@ -157,6 +169,7 @@ impl ControlPlane {
         }
         let scratch = tempfile::tempdir().expect("create a temporary directory");
         let log_path = scratch.path().join("control-plane.log");
+        let ca_dir = scratch.path().join("ca");
         let mut cp = ControlPlane {
             child: None,
             api: "127.0.0.1:0".parse().expect("an address"),
@@ -164,6 +177,7 @@ impl ControlPlane {
             extra: args.iter().map(OsString::from).collect(),
             mesh,
             scratch,
+            ca_dir,
             log_path,
         };
         cp.spawn_and_wait("127.0.0.1:0".parse().expect("an address"))
@@ -191,6 +205,8 @@ impl ControlPlane {
             .args(["--admin-addr", "127.0.0.1:0"])
             .arg("--bound-addrs-file")
             .arg(&addrs_file)
+            .arg("--ca-dir")
+            .arg(&self.ca_dir)
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log file handle"))
@@ -271,7 +287,35 @@ impl ControlPlane {
 
     /// The sidecar API's URL, for `--control-plane` and `--url`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.api)
+        format!("https://{}", self.api)
+    }
+
+    /// The CA directory (`--ca-dir`).
+    pub fn ca_dir(&self) -> &Path {
+        &self.ca_dir
+    }
+
+    /// The trust anchor's certificate, `ca.pem`: what sidecars and clients verify the API with.
+    pub fn ca_file(&self) -> PathBuf {
+        self.ca_dir.join("ca.pem")
+    }
+
+    /// The mesh-wide join token's file, `join-token`.
+    pub fn join_token_file(&self) -> PathBuf {
+        self.ca_dir.join("join-token")
+    }
+
+    /// The mesh-wide join token.
+    pub fn join_token(&self) -> String {
+        std::fs::read_to_string(self.join_token_file())
+            .unwrap_or_else(|e| self.fail(&format!("read the join token: {e}")))
+            .trim()
+            .to_owned()
+    }
+
+    /// An HTTPS client of the sidecar API, trusting [`ControlPlane::ca_file`].
+    pub fn api_client(&self) -> ApiClient {
+        ApiClient::new(self.api, &self.ca_file())
     }
 
     /// The mesh directory.
@@ -298,11 +342,9 @@ impl ControlPlane {
         std::fs::remove_file(self.path(name)).expect("remove a mesh file");
     }
 
-    /// A GET of `path` on the sidecar API: the status and the body.
+    /// A GET of `path` on the sidecar API (HTTPS): the status and the body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let reply = HttpClient::new(Proto::Http1, self.api)
-            .get("control-plane", path)
-            .await;
+        let reply = self.api_client().get(path).await;
         (reply.status.as_u16(), reply.text())
     }
 
@@ -325,15 +367,11 @@ impl ControlPlane {
     /// `POST /v1/rollback` to `version` as `author`: the new version, or the refusal's status
     /// and reason.
     pub async fn rollback(&self, version: u64, author: &str) -> Result<u64, (u16, String)> {
-        let client = HttpClient::new(Proto::Http1, self.api);
-        let body = serde_json::json!({ "version": version, "author": author }).to_string();
-        let request = client
-            .request("control-plane", "/v1/rollback")
-            .method("POST")
-            .header("content-type", "application/json")
-            .body(full(body))
-            .expect("a valid request");
-        let reply = client.send(request).await;
+        let body = serde_json::json!({ "version": version, "author": author });
+        let reply = self
+            .api_client()
+            .post_json("/v1/rollback", None, &body)
+            .await;
         if reply.status != 200 {
             return Err((reply.status.as_u16(), reply.text()));
         }
@@ -343,13 +381,15 @@ impl ControlPlane {
     }
 
     /// Runs a client command of the binary (`status`, `history`, `rollback VERSION`) with
-    /// `--url` of this control plane; waits for it up to [`STEP_TIMEOUT`].
+    /// `--url` and `--ca-file` of this control plane; waits for it up to [`STEP_TIMEOUT`].
     pub async fn cli(&self, args: &[&str]) -> Output {
         let mut command = tokio::process::Command::new(crate::binary::control_plane());
         command
             .args(args)
             .arg("--url")
             .arg(self.url())
+            .arg("--ca-file")
+            .arg(self.ca_file())
             .stdin(Stdio::null())
             .kill_on_drop(true);
         for (key, _) in std::env::vars_os() {
@@ -400,13 +440,26 @@ impl ControlPlane {
     }
 
     /// Starts the sidecar of `service` (its app at `app`) run by this control plane and waits
-    /// until it is ready (its first snapshot applied).
+    /// until it is ready (its first snapshot applied, its certificate issued).
     pub async fn sidecar(&self, service: &str, app: SocketAddr) -> Proxy {
-        let mut proxy = Proxy::with_control_plane(&self.url(), service, app)
+        let mut proxy = self
+            .sidecar_builder(&self.url(), service, app)
             .start_bound()
             .await;
         proxy.wait_ready().await;
         proxy
+    }
+
+    /// A builder for the sidecar of `service` (its app at `app`) taking its mesh from this
+    /// control plane reached at `url` (its own, or a relay's `https://` address):
+    /// `--control-plane url`, `--control-plane-ca` [`ControlPlane::ca_file`] and
+    /// `--join-token-file` [`ControlPlane::join_token_file`].
+    pub fn sidecar_builder(&self, url: &str, service: &str, app: SocketAddr) -> ProxyBuilder {
+        Proxy::with_control_plane(url, service, app)
+            .arg("--control-plane-ca")
+            .arg(self.ca_file())
+            .arg("--join-token-file")
+            .arg(self.join_token_file())
     }
 
     /// Kills the process (SIGKILL: no goodbye to the sidecars) and reaps it.
@@ -417,9 +470,9 @@ impl ControlPlane {
         }
     }
 
-    /// Starts the control plane again, on the same sidecar API address and the same mesh
-    /// directory (the admin listener gets a new port); waits until it is ready. Kills the
-    /// running one first, if any.
+    /// Starts the control plane again, on the same sidecar API address, the same mesh directory
+    /// and the same CA directory (so the same trust anchor; the admin listener gets a new
+    /// port); waits until it is ready. Kills the running one first, if any.
     pub async fn restart(&mut self) {
         self.kill();
         let listen = self.api;

@@ -692,8 +692,9 @@ async fn a_sidecar_late_to_reconnect_to_a_restarted_control_plane_keeps_its_traf
     let web_app = EchoServer::start("web-app").await;
     let web = cp.sidecar("web", web_app.addr()).await;
     let app = EchoServer::start("orders-0").await;
-    let via_relay = format!("http://{}", relay.addr());
-    let mut orders = Proxy::with_control_plane(&via_relay, "orders", app.addr())
+    let via_relay = format!("https://{}", relay.addr());
+    let mut orders = cp
+        .sidecar_builder(&via_relay, "orders", app.addr())
         .start_bound()
         .await;
     orders.wait_ready().await;

@@ -95,7 +95,7 @@ async fn status_prints_a_table_or_json() {
         "version 1\nno sidecars\n"
     );
 
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     let out = cp.cli(&["status"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -103,13 +103,13 @@ async fn status_prints_a_table_or_json() {
     assert_eq!(lines[0], "version 2");
     assert_eq!(
         lines[2],
-        "ID        SERVICE  ADDRESS         CONNECTED  VERSION  CONNECTED SINCE           LAST NACK"
+        "ID        SERVICE  ADDRESS         CONNECTED  VERSION  CONNECTED SINCE           CERT EXPIRES  LAST NACK"
     );
     assert!(
         lines[3].starts_with("orders-1  orders   127.0.0.1:4143  yes        -        "),
         "{text}"
     );
-    assert!(lines[3].ends_with("Z  -"), "{text}");
+    assert!(lines[3].ends_with("Z  -             -"), "{text}");
 
     let out = cp.cli(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -119,16 +119,39 @@ async fn status_prints_a_table_or_json() {
 
 #[test]
 fn a_client_without_a_control_plane_says_so() {
-    let out = Command::new(BINARY)
-        .args(["status", "--url", "http://127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let error = String::from_utf8(out.stderr).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let anchor = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&ca_file, anchor.cert.pem()).unwrap();
+    let status = |url: &str, ca_file: &std::path::Path| {
+        let out = Command::new(BINARY)
+            .args(["status", "--url", url, "--ca-file"])
+            .arg(ca_file)
+            .env_remove("CONVOY_CA_FILE")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let error = status("https://127.0.0.1:1", &ca_file);
     assert!(
         error.starts_with(
-            "convoy-control-plane: cannot reach the control plane at http://127.0.0.1:1/v1/status"
+            "convoy-control-plane: cannot reach the control plane at https://127.0.0.1:1/v1/status"
         ),
+        "{error}"
+    );
+    let error = status("http://127.0.0.1:1", &ca_file);
+    assert!(
+        error.contains("the control plane's API runs over TLS: use https://HOST:PORT"),
+        "{error}"
+    );
+    let missing = dir.path().join("missing.pem");
+    let error = status("https://127.0.0.1:1", &missing);
+    assert!(
+        error.starts_with(&format!(
+            "convoy-control-plane: cannot use the CA file {} (--ca-file)",
+            missing.display()
+        )),
         "{error}"
     );
 }
@@ -152,5 +175,5 @@ async fn the_admin_listener_answers_live_ready_and_metrics() {
         assert!(metrics.contains(family), "{family} missing:\n{metrics}");
     }
     assert_eq!(get(cp.admin, "/nope").await.0, 404);
-    assert_eq!(get(cp.api, "/nope").await.0, 404);
+    assert_eq!(cp.api_get("/nope").await.0, 404);
 }

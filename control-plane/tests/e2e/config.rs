@@ -10,8 +10,7 @@ async fn a_file_edit_reaches_every_sidecar_within_a_second() {
     let mut sidecars = Vec::new();
     for i in 0..3 {
         let address = format!("127.0.0.1:{}", 4100 + i);
-        let mut sidecar =
-            Sidecar::connect(cp.api, &format!("orders-{i}"), "orders", &address).await;
+        let mut sidecar = Sidecar::connect(&cp, &format!("orders-{i}"), "orders", &address).await;
         sidecar.snapshot().await;
         sidecars.push(sidecar);
     }
@@ -50,7 +49,7 @@ async fn a_file_edit_reaches_every_sidecar_within_a_second() {
 #[tokio::test]
 async fn an_editor_that_saves_by_renaming_is_seen() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     let first = version(&sidecar.snapshot().await);
     let tmp = cp.path(".orders.yaml.swp");
     std::fs::write(&tmp, "services:\n  orders:\n    timeout: 4s\n").unwrap();
@@ -76,7 +75,7 @@ async fn an_editor_that_saves_by_renaming_is_seen() {
 #[tokio::test]
 async fn an_invalid_edit_publishes_nothing_and_status_says_where() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     let good = version(&sidecar.snapshot().await);
 
     cp.write(
@@ -132,7 +131,7 @@ async fn an_invalid_edit_publishes_nothing_and_status_says_where() {
 #[tokio::test]
 async fn saving_the_same_configuration_publishes_nothing() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     cp.write("orders.yaml", &format!("# a comment\n{ORDERS}"));
     assert!(sidecar

@@ -7,7 +7,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn history_lists_every_version_with_a_summary() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     cp.write("payments.yaml", "services:\n  payments: {}\n");
     sidecar.snapshot().await;
@@ -63,7 +63,7 @@ async fn history_lists_every_version_with_a_summary() {
 #[tokio::test]
 async fn rollback_publishes_an_earlier_configuration_again() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     cp.write("orders.yaml", "services:\n  orders:\n    timeout: 9s\n");
     let bad = sidecar.snapshot().await;
@@ -110,14 +110,14 @@ async fn rollback_publishes_an_earlier_configuration_again() {
     );
 
     // The API directly, with a default author.
-    let (status, body) = post_json(cp.api, "/v1/rollback", json!({"version": 2})).await;
+    let (status, body) = post_json(&cp, "/v1/rollback", json!({"version": 2})).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"version": rolled_back + 1}));
     assert_eq!(
         sidecar.snapshot().await["mesh"]["services"]["orders"]["timeout"],
         "2s"
     );
-    let (status, _) = post_json(cp.api, "/v1/rollback", json!({"versoin": 2})).await;
+    let (status, _) = post_json(&cp, "/v1/rollback", json!({"versoin": 2})).await;
     assert_eq!(status, 400);
 
     // The next change of the directory wins again.
@@ -130,27 +130,11 @@ async fn rollback_publishes_an_earlier_configuration_again() {
 }
 
 async fn post_json(
-    addr: std::net::SocketAddr,
+    cp: &ControlPlane,
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::post(path)
-        .header("host", addr.to_string())
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .unwrap();
-    let response = send.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, body) = cp.api_request("POST", path, Some(body)).await;
     (
         status,
         serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),

@@ -6,8 +6,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn a_sidecar_that_leaves_loses_its_endpoint_after_the_grace() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &["--endpoint-grace", "300ms"]).await;
-    let leaving = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4101").await;
-    let mut staying = Sidecar::connect(cp.api, "orders-2", "orders", "127.0.0.1:4102").await;
+    let leaving = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4101").await;
+    let mut staying = Sidecar::connect(&cp, "orders-2", "orders", "127.0.0.1:4102").await;
     let snapshot = staying.snapshot().await;
     assert_eq!(
         endpoints(&snapshot, "orders"),
@@ -42,8 +42,8 @@ async fn a_sidecar_that_leaves_loses_its_endpoint_after_the_grace() {
 #[tokio::test]
 async fn a_sidecar_that_hangs_up_cleanly_leaves_too() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &["--endpoint-grace", "300ms"]).await;
-    let mut leaving = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4101").await;
-    let mut staying = Sidecar::connect(cp.api, "orders-2", "orders", "127.0.0.1:4102").await;
+    let mut leaving = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4101").await;
+    let mut staying = Sidecar::connect(&cp, "orders-2", "orders", "127.0.0.1:4102").await;
     leaving.snapshot().await;
     staying.snapshot().await;
     leaving.hang_up();
@@ -59,8 +59,8 @@ async fn a_sidecar_that_hangs_up_cleanly_leaves_too() {
 #[tokio::test]
 async fn a_sidecar_back_within_the_grace_keeps_its_endpoint() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &["--endpoint-grace", "1s"]).await;
-    let leaving = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4101").await;
-    let mut staying = Sidecar::connect(cp.api, "orders-2", "orders", "127.0.0.1:4102").await;
+    let leaving = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4101").await;
+    let mut staying = Sidecar::connect(&cp, "orders-2", "orders", "127.0.0.1:4102").await;
     let before = loop {
         let snapshot = staying.snapshot().await;
         if endpoints(&snapshot, "orders").len() == 2 {
@@ -72,7 +72,7 @@ async fn a_sidecar_back_within_the_grace_keeps_its_endpoint() {
         s["sidecars"][0]["connected"] == false
     })
     .await;
-    let mut back = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4101").await;
+    let mut back = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4101").await;
     let snapshot = back.snapshot().await;
     assert_eq!(
         version(&snapshot),

@@ -7,7 +7,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn a_snapshot_follows_hello_at_once_with_the_sidecars_own_endpoint() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut orders = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut orders = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     let first = orders
         .next_within(Duration::from_secs(1))
         .await
@@ -20,7 +20,7 @@ async fn a_snapshot_follows_hello_at_once_with_the_sidecars_own_endpoint() {
     );
 
     // A service the YAML does not name joins the mesh with its sidecar's endpoint.
-    let mut web = Sidecar::connect(cp.api, "web-1", "web", "127.0.0.1:5143").await;
+    let mut web = Sidecar::connect(&cp, "web-1", "web", "127.0.0.1:5143").await;
     let web_first = web.snapshot().await;
     assert_eq!(endpoints(&web_first, "web"), ["127.0.0.1:5143"]);
     assert_eq!(endpoints(&web_first, "orders"), ["127.0.0.1:4143"]);
@@ -36,7 +36,7 @@ async fn a_snapshot_follows_hello_at_once_with_the_sidecars_own_endpoint() {
 #[tokio::test]
 async fn a_stream_that_does_not_start_with_a_valid_hello_is_refused() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let refused = Sidecar::open(cp.api, r#"{"type":"ping"}"#)
+    let refused = Sidecar::open(&cp, r#"{"type":"ping"}"#)
         .await
         .err()
         .unwrap();
@@ -45,7 +45,7 @@ async fn a_stream_that_does_not_start_with_a_valid_hello_is_refused() {
         refused.reason,
         "bad hello: the first message must be a hello, got ping"
     );
-    let refused = Sidecar::open(cp.api, &hello("a", "orders", "nowhere").to_string())
+    let refused = Sidecar::open(&cp, &hello("a", "orders", "nowhere").to_string())
         .await
         .err()
         .unwrap();
@@ -55,7 +55,7 @@ async fn a_stream_that_does_not_start_with_a_valid_hello_is_refused() {
         "{}",
         refused.reason
     );
-    let refused = Sidecar::open(cp.api, "{").await.err().unwrap();
+    let refused = Sidecar::open(&cp, "{").await.err().unwrap();
     assert!(
         refused.reason.contains("not a valid hello"),
         "{}",
@@ -64,10 +64,61 @@ async fn a_stream_that_does_not_start_with_a_valid_hello_is_refused() {
     assert!(cp.status().await["sidecars"].as_array().unwrap().is_empty());
 }
 
+/// A stream needs a join token admitting the service its hello names; each snapshot carries
+/// the trust bundle.
+#[tokio::test]
+async fn a_stream_needs_a_join_token_for_its_service() {
+    let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
+    let orders = hello("orders-1", "orders", "127.0.0.1:4143").to_string();
+    let refused = Sidecar::open_with(&cp, None, &orders).await.err().unwrap();
+    assert_eq!(
+        (refused.status, refused.reason.as_str()),
+        (401, "join token missing")
+    );
+    let refused = Sidecar::open_with(&cp, Some("guess"), &orders)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (refused.status, refused.reason.as_str()),
+        (401, "join token refused for service orders")
+    );
+
+    // A per-service token admits its service only.
+    std::fs::create_dir_all(cp.ca_dir.join("tokens")).unwrap();
+    std::fs::write(cp.ca_dir.join("tokens/web"), "web-token\n").unwrap();
+    let refused = Sidecar::open_with(&cp, Some("web-token"), &orders)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused.reason, "join token refused for service orders");
+    let web = hello("web-1", "web", "127.0.0.1:5143").to_string();
+    let mut sidecar = Sidecar::open_with(&cp, Some("web-token"), &web)
+        .await
+        .unwrap();
+    let snapshot = sidecar.snapshot().await;
+    assert_eq!(snapshot["trust"]["trust_domain"], "convoy.local");
+    let ca_pem = std::fs::read_to_string(cp.ca_file()).unwrap();
+    assert_eq!(snapshot["trust"]["bundle"], ca_pem.as_str());
+
+    let (_, metrics) = get(cp.admin, "/metrics").await;
+    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+    assert!(
+        metrics.contains("convoy_cp_streams_refused_total{reason=\"no_token\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("convoy_cp_streams_refused_total{reason=\"bad_token\"} 2"),
+        "{metrics}"
+    );
+    let status = cp.status().await;
+    assert_eq!(status["sidecars"].as_array().unwrap().len(), 1, "{status}");
+}
+
 #[tokio::test]
 async fn pings_get_pongs() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     sidecar.send(json!({"type": "ping"})).await;
     assert_eq!(sidecar.next().await, json!({"type": "pong"}));
@@ -76,7 +127,7 @@ async fn pings_get_pongs() {
 #[tokio::test]
 async fn acks_and_nacks_show_in_status_and_metrics() {
     let cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     let first = version(&sidecar.snapshot().await);
     sidecar.send(json!({"type": "ack", "version": first})).await;
     let status = cp
@@ -138,8 +189,8 @@ async fn a_silent_sidecar_is_disconnected() {
         &["--heartbeat-timeout", "300ms", "--endpoint-grace", "5s"],
     )
     .await;
-    let mut talking = Sidecar::connect(cp.api, "talking", "orders", "127.0.0.1:1").await;
-    let mut silent = Sidecar::connect(cp.api, "silent", "orders", "127.0.0.1:2").await;
+    let mut talking = Sidecar::connect(&cp, "talking", "orders", "127.0.0.1:1").await;
+    let mut silent = Sidecar::connect(&cp, "silent", "orders", "127.0.0.1:2").await;
     silent.snapshot().await;
     talking.snapshot().await;
     let pinger = async {
@@ -161,7 +212,7 @@ async fn a_silent_sidecar_is_disconnected() {
 #[tokio::test]
 async fn sigterm_closes_the_streams_and_exits() {
     let mut cp = ControlPlane::start(&[("orders.yaml", ORDERS)], &[]).await;
-    let mut sidecar = Sidecar::connect(cp.api, "orders-1", "orders", "127.0.0.1:4143").await;
+    let mut sidecar = Sidecar::connect(&cp, "orders-1", "orders", "127.0.0.1:4143").await;
     sidecar.snapshot().await;
     let exit = cp.terminate().await;
     assert!(exit.success(), "{exit}");

@@ -1,5 +1,6 @@
-//! The control plane under test (the real binary on port 0) and a minimal test sidecar:
-//! h2c `POST /v1/stream` with a channel body, reading NDJSON lines.
+//! The control plane under test (the real binary on port 0, its CA in a tempdir) and a minimal
+//! test sidecar: `POST /v1/stream` over TLS (h2) with the join token and a channel body,
+//! reading NDJSON lines.
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, StreamBody};
@@ -9,6 +10,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -28,6 +30,8 @@ pub(crate) struct ControlPlane {
     pub(crate) admin: SocketAddr,
     /// The config directory.
     pub(crate) dir: tempfile::TempDir,
+    /// The CA directory.
+    pub(crate) ca_dir: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
@@ -45,6 +49,7 @@ impl ControlPlane {
         write_files(dir.path(), files);
         let scratch = tempfile::tempdir().unwrap();
         let bound = scratch.path().join("bound.json");
+        let ca_dir = scratch.path().join("ca");
         let logs = if std::env::var_os("CONVOY_TEST_LOGS").is_some() {
             Stdio::inherit()
         } else {
@@ -57,6 +62,8 @@ impl ControlPlane {
             .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .arg("--bound-addrs-file")
             .arg(&bound)
+            .arg("--ca-dir")
+            .arg(&ca_dir)
             .args(args)
             .stdout(logs)
             .stderr(Stdio::inherit())
@@ -70,6 +77,7 @@ impl ControlPlane {
                     api: addrs["listen"].as_str().unwrap().parse().unwrap(),
                     admin: addrs["admin"].as_str().unwrap().parse().unwrap(),
                     dir,
+                    ca_dir,
                     _scratch: scratch,
                 };
             }
@@ -84,7 +92,83 @@ impl ControlPlane {
 
     /// The URL of the sidecar API.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.api)
+        format!("https://{}", self.api)
+    }
+
+    /// The trust anchor's certificate (to verify the API with).
+    pub(crate) fn ca_file(&self) -> PathBuf {
+        self.ca_dir.join("ca.pem")
+    }
+
+    /// The mesh-wide join token.
+    pub(crate) fn token(&self) -> String {
+        std::fs::read_to_string(self.ca_dir.join("join-token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// A TLS connection to the API offering `alpn`, verified against [`Self::ca_file`].
+    pub(crate) async fn tls(
+        &self,
+        alpn: &[u8],
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(self.ca_file()).unwrap();
+        for cert in
+            <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+                &pem,
+            )
+        {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let tcp = tokio::net::TcpStream::connect(self.api).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
+    /// A request to the API over HTTPS (HTTP/1.1): the status and the body.
+    pub(crate) async fn api_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Bytes) {
+        let stream = self.tls(b"http/1.1").await;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.api.to_string())
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )))
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
+    }
+
+    /// A GET of the API over HTTPS: the status and the JSON body (null if not JSON).
+    pub(crate) async fn api_get(&self, path: &str) -> (u16, Value) {
+        let (status, body) = self.api_request("GET", path, None).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
     /// Overwrites (or creates) a file of the config directory in place.
@@ -99,12 +183,12 @@ impl ControlPlane {
 
     /// `GET /v1/status`.
     pub(crate) async fn status(&self) -> Value {
-        get_json(self.api, "/v1/status").await.1
+        self.api_get("/v1/status").await.1
     }
 
     /// `GET /v1/history`.
     pub(crate) async fn history(&self) -> Value {
-        get_json(self.api, "/v1/history").await.1
+        self.api_get("/v1/history").await.1
     }
 
     /// The last event of `GET /v1/history`; panics if there is none.
@@ -136,6 +220,10 @@ impl ControlPlane {
             .args(args)
             .arg("--url")
             .arg(self.url())
+            .arg("--ca-file")
+            .arg(self.ca_file())
+            .env_remove("CONVOY_CA_FILE")
+            .env_remove("CONVOY_CP_URL")
             .output()
             .unwrap()
     }
@@ -162,13 +250,7 @@ impl Drop for ControlPlane {
     }
 }
 
-/// A GET over HTTP/1.1: the status and the JSON body.
-pub(crate) async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
-    let (status, body) = get(addr, path).await;
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-/// A GET over HTTP/1.1: the status and the body.
+/// A plaintext GET over HTTP/1.1 (the admin listener): the status and the body.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, Bytes) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -201,7 +283,7 @@ fn channel_body(
     )))
 }
 
-/// A test sidecar: one h2c stream to the control plane.
+/// A test sidecar: one HTTP/2 stream over TLS to the control plane.
 pub(crate) struct Sidecar {
     tx: Option<mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>>,
     body: Incoming,
@@ -219,9 +301,19 @@ pub(crate) struct Refused {
 }
 
 impl Sidecar {
-    /// Opens a stream whose first line is `first`.
-    pub(crate) async fn open(api: SocketAddr, first: &str) -> Result<Sidecar, Refused> {
-        let stream = tokio::net::TcpStream::connect(api).await.unwrap();
+    /// Opens a stream whose first line is `first`, with the mesh-wide join token.
+    pub(crate) async fn open(cp: &ControlPlane, first: &str) -> Result<Sidecar, Refused> {
+        Sidecar::open_with(cp, Some(&cp.token()), first).await
+    }
+
+    /// Opens a stream whose first line is `first`, with `token` (none: no header).
+    pub(crate) async fn open_with(
+        cp: &ControlPlane,
+        token: Option<&str>,
+        first: &str,
+    ) -> Result<Sidecar, Refused> {
+        let api = cp.api;
+        let stream = cp.tls(b"h2").await;
         let (mut send, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                 .await
@@ -235,10 +327,12 @@ impl Sidecar {
         )))))
         .await
         .unwrap();
-        let request = http::Request::post(format!("http://{api}/v1/stream"))
-            .header("content-type", "application/x-ndjson")
-            .body(channel_body(rx))
-            .unwrap();
+        let mut request = http::Request::post(format!("https://{api}/v1/stream"))
+            .header("content-type", "application/x-ndjson");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(channel_body(rx)).unwrap();
         let response = tokio::time::timeout(Duration::from_secs(5), send.send_request(request))
             .await
             .expect("an answer within 5 s")
@@ -265,12 +359,12 @@ impl Sidecar {
 
     /// Registers `id` of `service` at `address`.
     pub(crate) async fn connect(
-        api: SocketAddr,
+        cp: &ControlPlane,
         id: &str,
         service: &str,
         address: &str,
     ) -> Sidecar {
-        Sidecar::open(api, &hello(id, service, address).to_string())
+        Sidecar::open(cp, &hello(id, service, address).to_string())
             .await
             .unwrap_or_else(|refused| panic!("hello refused: {refused:?}"))
     }
