@@ -200,6 +200,11 @@ impl FakeControlPlane {
         state.signer = next;
     }
 
+    /// Sends `bundle` (PEM) as the trust bundle from now on.
+    pub(crate) fn set_bundle(&self, bundle: &str) {
+        self.state.lock().unwrap().bundle = bundle.to_owned();
+    }
+
     /// How many certificates were issued for `service`.
     pub(crate) fn issued(&self, service: &str) -> usize {
         let state = self.state.lock().unwrap();
