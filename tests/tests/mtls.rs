@@ -614,3 +614,55 @@ async fn a_rotated_ca_is_picked_up_through_the_pushed_bundle() {
         "the bundle in force"
     );
 }
+
+/// A figure, not a check: new mutual-TLS connections per second the inbound listener completes
+/// (each: TCP, TLS 1.3 handshake with a client certificate, one small HTTP/1.1 request).
+/// `cargo test -p convoy-tests --test mtls -- --ignored --nocapture` (add `--release` for the
+/// release figure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run on purpose"]
+async fn inbound_handshakes_per_second() {
+    let cp = FakeControlPlane::start().await;
+    cp.push(1, json!({}));
+    let (_app, orders) = orders_sidecar(&cp).await;
+    let caller = cp.pki().ca.issue(&Leaf::for_service("web"));
+    let client = MtlsClient::new(
+        orders.inbound(),
+        Proto::Http1,
+        &caller,
+        cp.pki().ca.pem(),
+        &spiffe_id("orders"),
+    );
+    let before = handshakes(&orders, "inbound").await;
+    let ok = |counts: &BTreeMap<(String, String), f64>| {
+        counts
+            .get(&("ok".into(), "ok".into()))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let duration = Duration::from_secs(5);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut done = 0_u64;
+                while started.elapsed() < duration {
+                    client.get("orders", "/").await.expect("a request");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let counted = ok(&handshakes(&orders, "inbound").await) - ok(&before);
+    eprintln!(
+        "inbound: {total} mTLS connections in {elapsed:.1}s = {:.0}/s (the sidecar counted {counted} handshakes)",
+        total as f64 / elapsed
+    );
+}
