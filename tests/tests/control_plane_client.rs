@@ -556,3 +556,67 @@ fn a_plaintext_control_plane_url_is_refused() {
         exited.stderr
     );
 }
+
+#[test]
+fn an_unusable_ca_file_or_token_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, token, empty) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("token"),
+        dir.path().join("empty"),
+    );
+    std::fs::write(&ca, TestCa::new("ca").pem()).unwrap();
+    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let run = |ca: &std::path::Path, token: &std::path::Path| {
+        let mut args: Vec<std::ffi::OsString> = [
+            "--control-plane",
+            "https://127.0.0.1:4200",
+            "--service",
+            "web",
+            "--app",
+            "127.0.0.1:1",
+            "--inbound-addr",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.extend([
+            "--control-plane-ca".into(),
+            ca.into(),
+            "--join-token-file".into(),
+            token.into(),
+        ]);
+        convoy_tests::run_until_exit(&args, Duration::from_secs(10))
+    };
+    let exited = run(&missing, &token);
+    assert!(!exited.status.success());
+    assert!(
+        exited.stderr.contains(&format!(
+            "cannot read the control plane CA file {}",
+            missing.display()
+        )),
+        "{}",
+        exited.stderr
+    );
+    let exited = run(&empty, &token);
+    assert!(
+        exited.stderr.contains(&format!(
+            "the control plane CA file {}: no PEM certificate found",
+            empty.display()
+        )),
+        "{}",
+        exited.stderr
+    );
+    let exited = run(&ca, &empty);
+    assert!(!exited.status.success());
+    assert!(
+        exited
+            .stderr
+            .contains(&format!("the join token file {} is empty", empty.display())),
+        "{}",
+        exited.stderr
+    );
+}

@@ -18,7 +18,7 @@ pub enum TrustError {
     #[error("bad trust bundle: {0}")]
     Pem(String),
     /// The bundle holds no certificate.
-    #[error("the trust bundle holds no certificate")]
+    #[error("no PEM certificate found")]
     Empty,
     /// A certificate of the bundle cannot be a trust anchor.
     #[error("bad trust anchor in the bundle: {0}")]
