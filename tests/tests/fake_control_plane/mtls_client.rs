@@ -155,6 +155,7 @@ impl MtlsClient {
         let tcp = TcpStream::connect(self.addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
         let tls = TlsConnector::from(self.config.clone())
             .connect(ServerName::try_from("mesh").expect("a name"), tcp)
             .await
