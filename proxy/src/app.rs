@@ -1,9 +1,11 @@
-//! Starting the sidecar: load the config file (or wait for the control plane's first snapshot),
-//! bind listeners, serve, drain on SIGTERM/SIGINT.
+//! Starting the sidecar: load the config file (or wait for the control plane's first snapshot
+//! and a certificate from its CA), bind listeners, serve, drain on SIGTERM/SIGINT.
 
 use crate::admin::{self, AdminState, BoundAddrs};
 use crate::cli::{Args, ControlPlaneUrl};
-use crate::control::{self, ControlPlane};
+use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
+use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
+use crate::server::accept::InboundAccept;
 use crate::server::signals::Signals;
 use crate::server::{self, Drain, HttpService};
 use crate::snapshot::{content_version, Snapshot};
@@ -30,8 +32,11 @@ pub enum AppError {
     /// Neither `--config` nor `--control-plane` (the command line refuses this already).
     #[error("no configuration: pass --config FILE or --control-plane URL")]
     NoSource,
-    /// `--control-plane` without `--service` or `--app` (the command line refuses this already).
-    #[error("--control-plane needs --service NAME and --app ADDR")]
+    /// `--control-plane` without `--service`, `--app`, `--control-plane-ca` or
+    /// `--join-token-file` (the command line refuses this already).
+    #[error(
+        "--control-plane needs --service NAME, --app ADDR, --control-plane-ca FILE and --join-token-file FILE"
+    )]
     MissingSidecarFlags,
     /// Other sidecars could not be told where the inbound listener is.
     #[error(
@@ -63,6 +68,12 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// The `--control-plane-ca` file was refused.
+    #[error("{0}")]
+    ControlCa(#[from] ControlCaError),
+    /// The join token file cannot be used.
+    #[error("{0}")]
+    Token(#[from] TokenError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -86,6 +97,38 @@ struct Start {
     source: String,
     /// The control plane and `--app-protocol`, in control-plane mode.
     control: Option<(ControlPlaneUrl, Option<AppProtocol>)>,
+}
+
+/// In control-plane mode: the identity, how the control plane is reached, the join token.
+struct Trusted {
+    identity: Identity,
+    tls: ControlTls,
+    token: JoinToken,
+}
+
+impl Trusted {
+    /// Reads `--control-plane-ca` and checks `--join-token-file` once, so a bad file fails the
+    /// start rather than every later request.
+    fn from_args(args: &Args, config: &ProxyConfig, metrics: &Metrics) -> Result<Self, AppError> {
+        let (Some(ca_file), Some(token_file)) = (&args.control_plane_ca, &args.join_token_file)
+        else {
+            return Err(AppError::MissingSidecarFlags);
+        };
+        let registry = metrics.registry();
+        let identity = Identity::new(
+            config.sidecar.service.clone(),
+            TlsMetrics::new(registry),
+            registry,
+        );
+        let tls = ControlTls::load(ca_file, identity.clone())?;
+        let token = JoinToken::new(token_file);
+        token.header()?;
+        Ok(Trusted {
+            identity,
+            tls,
+            token,
+        })
+    }
 }
 
 impl Start {
@@ -142,13 +185,25 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         .filter(|s| s.protocol == Protocol::Tcp)
         .filter_map(|s| s.listen.map(|addr| (s.name.to_string(), addr)))
         .collect();
+    let trusted = match &start.control {
+        Some(_) => Some(Trusted::from_args(&args, &start.config, &metrics)?),
+        None => {
+            tracing::warn!(
+                "no identity with --config: inbound accepts plaintext and calls to other services \
+                 are plaintext; run with --control-plane for mutual TLS"
+            );
+            None
+        }
+    };
+    let identity = trusted.as_ref().map(|t| t.identity.clone());
     let control_plane = start.control;
     let version = start.version.clone();
-    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build_with_identity(
         start.config,
         start.version,
         start.source,
         &metrics,
+        identity.clone(),
     )));
 
     // Bind everything before serving anything, so a bad address fails the start cleanly.
@@ -188,6 +243,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
     let ready = Arc::new(AtomicBool::new(false));
     let admin_state = AdminState {
         ready: ready.clone(),
+        identity: identity.clone(),
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
         listeners: listeners.clone(),
@@ -202,6 +258,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         Limits::default(),
         admin_drain.clone(),
         metrics.connections("admin"),
+        None,
     ));
     tokio::spawn(server::serve_http(
         outbound_listener,
@@ -210,6 +267,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         limits.clone(),
         drain.clone(),
         metrics.connections("outbound"),
+        None,
     ));
     tokio::spawn(server::serve_http(
         inbound_listener,
@@ -218,6 +276,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         limits.clone(),
         drain.clone(),
         metrics.connections("inbound"),
+        Some(InboundAccept::new(identity.clone(), snapshot.clone())),
     ));
     for (listener, service) in tcp_listeners {
         tokio::spawn(tcp::serve(
@@ -228,7 +287,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
             metrics.clone(),
         ));
     }
-    let control = match control_plane {
+    let control = match control_plane.zip(trusted) {
         None => {
             ready.store(true, Ordering::Release);
             tracing::info!(
@@ -241,7 +300,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
             );
             None
         }
-        Some((url, app_protocol)) => {
+        Some(((url, app_protocol), trusted)) => {
             let mut sidecar = snapshot.load().config.sidecar.clone();
             // The ports actually bound: a TCP service overlapping them is refused.
             sidecar.listen = Listen {
@@ -259,15 +318,26 @@ pub async fn run(args: Args) -> Result<(), AppError> {
                 outbound = ?bound.outbound,
                 inbound = ?bound.inbound,
                 admin = ?bound.admin,
-                "convoy-proxy listening; not ready until the control plane's first snapshot"
+                "convoy-proxy listening; not ready until the control plane's first snapshot and a certificate"
             );
+            let id = control::sidecar_id(sidecar.service.as_str());
+            let certificates = CertificateClient::new(
+                url.clone(),
+                trusted.tls.clone(),
+                trusted.token.clone(),
+                id.clone(),
+            );
+            let renewal = identity::renew::spawn(trusted.identity.clone(), certificates);
             let control = ControlPlane {
                 url,
+                tls: trusted.tls,
+                token: trusted.token,
+                id,
                 sidecar,
                 app_protocol,
                 advertise,
             };
-            Some(control::spawn(
+            let stream = control::spawn(
                 control,
                 control::Handles {
                     snapshot: snapshot.clone(),
@@ -276,18 +346,22 @@ pub async fn run(args: Args) -> Result<(), AppError> {
                     drain: drain.clone(),
                     listeners,
                     bound_addrs_file: args.bound_addrs_file.clone(),
+                    identity: trusted.identity,
                 },
-            ))
+            );
+            Some((stream, renewal))
         }
     };
 
     signals.received().await;
     tracing::info!(grace_period = ?args.grace_period, "draining: no new connections, finishing requests in flight");
-    if let Some(control) = control {
+    if let Some((stream, renewal)) = control {
         // Closing the stream tells the control plane this sidecar is leaving; once the task is
-        // gone, nothing can mark the sidecar ready again.
-        control.abort();
-        let _ = control.await;
+        // gone, nothing can mark the sidecar ready again. The certificate in force serves the
+        // drain.
+        renewal.abort();
+        stream.abort();
+        let _ = stream.await;
     }
     ready.store(false, Ordering::Release);
     drain.signal.cancel();

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Convoy sidecar proxy: mTLS-ready HTTP/1.1, HTTP/2, gRPC and TCP proxying beside one service.
+/// Convoy sidecar proxy: HTTP/1.1, HTTP/2, gRPC and TCP proxying beside one service, with mutual TLS
+/// between sidecars.
 ///
 /// The configuration comes either from a YAML file (`--config`) or from a control plane
 /// (`--control-plane`, with `--service` and `--app`): exactly one of the two.
@@ -24,16 +25,39 @@ pub struct Args {
     #[arg(long, env = "CONVOY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The control plane's sidecar API (`http://HOST:PORT`): take the mesh from it instead of a
-    /// file (needs --service and --app). Exactly one of --config and --control-plane.
+    /// The control plane's sidecar API (`https://HOST:PORT`): take the mesh and this sidecar's
+    /// certificate from it instead of a file (needs --service, --app, --control-plane-ca and
+    /// --join-token-file). Exactly one of --config and --control-plane.
     #[arg(
         long,
         env = "CONVOY_CONTROL_PLANE",
         value_name = "URL",
         value_parser = ControlPlaneUrl::parse,
-        requires_all = ["service", "app"]
+        requires_all = ["service", "app", "control_plane_ca", "join_token_file"]
     )]
     pub control_plane: Option<ControlPlaneUrl>,
+
+    /// With --control-plane: PEM certificates (trust anchors) to verify the control plane's
+    /// server certificate with, such as its `convoy-ca/ca.pem`. The trust bundle it pushes is
+    /// trusted too once received.
+    #[arg(
+        long,
+        env = "CONVOY_CONTROL_PLANE_CA",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
+    pub control_plane_ca: Option<PathBuf>,
+
+    /// With --control-plane: the file holding the join token this sidecar proves itself with
+    /// (mesh-wide or for its service). Read at start and again before each request, so a
+    /// replaced file is picked up.
+    #[arg(
+        long,
+        env = "CONVOY_JOIN_TOKEN_FILE",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
+    pub join_token_file: Option<PathBuf>,
 
     /// With --control-plane: the service this sidecar sits beside (its inbound listener becomes
     /// an endpoint of it).
@@ -160,8 +184,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the control plane's sidecar API is: `http://HOST:PORT`, optionally with a path prefix
-/// (the API's paths are appended to it). `HOST:PORT` alone means `http://HOST:PORT`.
+/// Where the control plane's sidecar API is: `https://HOST:PORT`, optionally with a path prefix
+/// (the API's paths are appended to it). `HOST:PORT` alone means `https://HOST:PORT`; the API
+/// runs over TLS only, so `http://` is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlPlaneUrl {
     host: String,
@@ -171,30 +196,33 @@ pub struct ControlPlaneUrl {
 }
 
 impl ControlPlaneUrl {
-    /// Parses and checks a control plane URL. Only `http` (h2c) for now: TLS to the control
-    /// plane comes with mTLS.
+    /// Parses and checks a control plane URL: `https` only.
     pub fn parse(text: &str) -> Result<Self, String> {
         let full = if text.contains("://") {
             text.to_owned()
         } else {
-            format!("http://{text}")
+            format!("https://{text}")
         };
         let uri: http::Uri = full
             .parse()
             .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
         match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
+            Some("https") => {}
+            Some("http") => {
                 return Err(format!(
-                    "`{text}`: scheme `{other}` is not supported; use http:// (the control plane \
-                     speaks h2c until mTLS)"
+                    "`{text}`: the control plane's API runs over TLS only; use https://"
                 ))
             }
-            None => return Err(format!("`{text}` has no scheme; use http://HOST:PORT")),
+            Some(other) => {
+                return Err(format!(
+                    "`{text}`: scheme `{other}` is not supported; use https://HOST:PORT"
+                ))
+            }
+            None => return Err(format!("`{text}` has no scheme; use https://HOST:PORT")),
         }
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("`{text}` has no host; use http://HOST:PORT"))?;
+            .ok_or_else(|| format!("`{text}` has no host; use https://HOST:PORT"))?;
         if authority.as_str().contains('@') {
             return Err(format!("`{text}`: user information is not supported"));
         }
@@ -207,11 +235,11 @@ impl ControlPlaneUrl {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         if host.is_empty() {
-            return Err(format!("`{text}` has no host; use http://HOST:PORT"));
+            return Err(format!("`{text}` has no host; use https://HOST:PORT"));
         }
         Ok(ControlPlaneUrl {
             host: host.to_owned(),
-            port: authority.port_u16().unwrap_or(80),
+            port: authority.port_u16().unwrap_or(443),
             authority: authority.as_str().to_owned(),
             prefix: uri.path().trim_end_matches('/').to_owned(),
         })
@@ -222,20 +250,20 @@ impl ControlPlaneUrl {
         &self.host
     }
 
-    /// The port to connect to (80 when the URL names none).
+    /// The port to connect to (443 when the URL names none).
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The absolute URI of one API path (`/v1/stream`) on this control plane.
     pub fn endpoint(&self, path: &str) -> String {
-        format!("http://{}{}{path}", self.authority, self.prefix)
+        format!("https://{}{}{path}", self.authority, self.prefix)
     }
 }
 
 impl fmt::Display for ControlPlaneUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.prefix)
+        write!(f, "https://{}{}", self.authority, self.prefix)
     }
 }
 
@@ -289,29 +317,34 @@ mod tests {
 
     #[test]
     fn control_plane_urls() {
-        let url = ControlPlaneUrl::parse("http://127.0.0.1:4200").unwrap();
+        let url = ControlPlaneUrl::parse("https://127.0.0.1:4200").unwrap();
         assert_eq!((url.host(), url.port()), ("127.0.0.1", 4200));
         assert_eq!(
             url.endpoint("/v1/stream"),
-            "http://127.0.0.1:4200/v1/stream"
+            "https://127.0.0.1:4200/v1/stream"
         );
         let url = ControlPlaneUrl::parse("cp.mesh:4200/convoy/").unwrap();
-        assert_eq!(url.to_string(), "http://cp.mesh:4200/convoy");
+        assert_eq!(url.to_string(), "https://cp.mesh:4200/convoy");
         assert_eq!(
             url.endpoint("/v1/stream"),
-            "http://cp.mesh:4200/convoy/v1/stream"
+            "https://cp.mesh:4200/convoy/v1/stream"
         );
-        let url = ControlPlaneUrl::parse("http://[::1]:4200").unwrap();
+        let url = ControlPlaneUrl::parse("https://[::1]:4200").unwrap();
         assert_eq!((url.host(), url.port()), ("::1", 4200));
-        assert_eq!(ControlPlaneUrl::parse("http://cp").unwrap().port(), 80);
+        assert_eq!(ControlPlaneUrl::parse("https://cp").unwrap().port(), 443);
         for bad in [
-            "https://cp:4200",
-            "http://",
-            "http://cp:4200/?x=1",
+            "ftp://cp:4200",
+            "https://",
+            "https://cp:4200/?x=1",
             "not a url",
         ] {
             assert!(ControlPlaneUrl::parse(bad).is_err(), "{bad}");
         }
+        let error = ControlPlaneUrl::parse("http://cp:4200").unwrap_err();
+        assert!(
+            error.contains("runs over TLS only; use https://"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -342,6 +375,10 @@ mod tests {
             "convoy-proxy",
             "--control-plane",
             "127.0.0.1:4200",
+            "--control-plane-ca",
+            "ca.pem",
+            "--join-token-file",
+            "token",
             "--service",
             "orders",
             "--app",
@@ -365,6 +402,10 @@ mod tests {
             "orders",
             "--app",
             "127.0.0.1:1",
+            "--control-plane-ca",
+            "ca.pem",
+            "--join-token-file",
+            "token",
         ];
         let both = [
             &base[..],
@@ -377,6 +418,28 @@ mod tests {
         assert!(
             Args::try_parse_from(["convoy-proxy", "--config", "x.yaml", "--service", "a"]).is_err()
         );
+        // TLS to the control plane needs its anchors and a join token.
+        let without_token = [
+            "convoy-proxy",
+            "--control-plane",
+            "cp:1",
+            "--service",
+            "orders",
+            "--app",
+            "127.0.0.1:1",
+            "--control-plane-ca",
+            "ca.pem",
+        ];
+        let error = Args::try_parse_from(without_token).unwrap_err().to_string();
+        assert!(error.contains("--join-token-file"), "{error}");
+        assert!(Args::try_parse_from(
+            [
+                &base[..],
+                &["--control-plane", "cp:1", "--config", "x.yaml"]
+            ]
+            .concat()
+        )
+        .is_err());
         let bad_name = [&base[..], &["--control-plane", "cp:1"]].concat();
         let bad_name: Vec<&str> = bad_name
             .into_iter()

@@ -44,6 +44,19 @@ impl ProxyBuilder {
         self
     }
 
+    /// Adds `--control-plane-ca` and `--join-token-file`: the anchors the control plane's
+    /// certificate is verified with, and the join token the sidecar proves itself with.
+    pub fn control_plane_credentials(
+        self,
+        ca_file: impl Into<OsString>,
+        join_token_file: impl Into<OsString>,
+    ) -> Self {
+        self.arg("--control-plane-ca")
+            .arg(ca_file)
+            .arg("--join-token-file")
+            .arg(join_token_file)
+    }
+
     /// Starts the proxy and waits until `/ready` answers 200; panics with the log otherwise.
     pub async fn start(self) -> Proxy {
         let mut proxy = self.spawn();
@@ -133,9 +146,11 @@ impl Proxy {
     }
 
     /// A builder for the sidecar of `service` whose app is at `app`, taking its mesh from the
-    /// control plane at `url` (`--control-plane`), every listener on `127.0.0.1:0`. It is not
-    /// ready before the control plane's first snapshot: start it with
-    /// [`ProxyBuilder::start_bound`], or [`ProxyBuilder::start`] once one is published.
+    /// control plane at `url` (`--control-plane`, `https://`), every listener on `127.0.0.1:0`.
+    /// Add the control plane's CA file and a join token
+    /// ([`ProxyBuilder::control_plane_credentials`]). It is not ready before the control
+    /// plane's first snapshot and its certificate: start it with [`ProxyBuilder::start_bound`],
+    /// or [`ProxyBuilder::start`] once a snapshot is published.
     pub fn with_control_plane(url: &str, service: &str, app: SocketAddr) -> ProxyBuilder {
         let mut builder = ProxyBuilder {
             yaml: None,

@@ -1,7 +1,8 @@
 //! The sidecar as a control plane's client (control-plane/PROTOCOL.md), against a fake control
-//! plane: not ready before the first snapshot, routing follows pushed snapshots, bad snapshots
-//! are refused with their reason while the last good one serves, broken streams are
-//! reconnected, and state the change does not touch survives a push.
+//! plane over TLS: not ready before the first snapshot and a certificate, routing follows pushed
+//! snapshots, bad snapshots are refused with their reason while the last good one serves, broken
+//! streams are reconnected, state the change does not touch survives a push; the control plane
+//! must prove itself with a certificate of the given CA, and the join token is checked.
 
 mod fake_control_plane;
 
@@ -11,6 +12,8 @@ use convoy_tests::raw::echo_round_trip;
 use convoy_tests::requests::get;
 use convoy_tests::upstream::{Behaviour, EchoServer, TcpEchoServer};
 use convoy_tests::{within, HttpClient, Proto, Proxy, BOTH, STEP_TIMEOUT};
+use fake_control_plane::mtls_client::MtlsClient;
+use fake_control_plane::pki::{self, Leaf, TestCa};
 use fake_control_plane::FakeControlPlane;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -45,7 +48,7 @@ async fn serving_orders(cp: &FakeControlPlane, orders: SocketAddr) -> Proxy {
 
 /// The sidecar of `web` (its app at `app`, or nowhere), run by `cp`, not yet ready.
 async fn sidecar(cp: &FakeControlPlane, app: Option<SocketAddr>) -> Proxy {
-    Proxy::with_control_plane(&cp.url(), "web", app.unwrap_or_else(closed_port))
+    cp.sidecar("web", app.unwrap_or_else(closed_port))
         .start_bound()
         .await
 }
@@ -265,7 +268,7 @@ async fn the_sidecar_serves_through_a_control_plane_outage_and_reconnects() {
     let first = EchoServer::start("first").await;
     let second = EchoServer::start("second").await;
     let cp = FakeControlPlane::start().await;
-    let addr = cp.addr();
+    let (addr, pki) = (cp.addr(), cp.pki());
     let proxy = serving_orders(&cp, first.addr()).await;
 
     drop(cp);
@@ -275,7 +278,7 @@ async fn the_sidecar_serves_through_a_control_plane_outage_and_reconnects() {
     assert_eq!(answered_by(&proxy).await, ["first", "first"]);
     assert_eq!(proxy.admin_get("/ready").await.0, 200);
 
-    let cp = FakeControlPlane::start_on(addr).await;
+    let cp = FakeControlPlane::start_on(addr, pki).await;
     cp.push(2, orders_at(second.addr()));
     cp.wait_ack(2).await;
     assert_eq!(answered_by(&proxy).await, ["second", "second"]);
@@ -332,11 +335,19 @@ async fn ejections_and_limiter_buckets_survive_an_unrelated_push() {
     })
     .await;
     let bad_before = bad.count();
-    // Use up the inbound burst.
-    let inbound = HttpClient::new(Proto::Http1, proxy.inbound());
-    assert_eq!(inbound.get("web", "/").await.status, 200);
-    assert_eq!(inbound.get("web", "/").await.status, 200);
-    assert_eq!(inbound.get("web", "/").await.status, 429);
+    // Use up the inbound burst (as another sidecar: mutual TLS).
+    let caller = cp.pki().ca.issue(&Leaf::for_service("orders"));
+    let inbound = MtlsClient::new(
+        proxy.inbound(),
+        Proto::Http1,
+        &caller,
+        cp.pki().ca.pem(),
+        &pki::spiffe_id("web"),
+    );
+    let status = |reply: Result<convoy_tests::Reply, String>| reply.unwrap().status;
+    assert_eq!(status(inbound.get("web", "/").await), 200);
+    assert_eq!(status(inbound.get("web", "/").await), 200);
+    assert_eq!(status(inbound.get("web", "/").await), 429);
     let limited_at = Instant::now();
 
     // A push that changes another service only.
@@ -344,7 +355,7 @@ async fn ejections_and_limiter_buckets_survive_an_unrelated_push() {
     cp.push(2, json!({ "orders": orders, "web": web, "users": users }));
     cp.wait_ack(2).await;
 
-    let after = inbound.get("web", "/").await;
+    let after = inbound.get("web", "/").await.unwrap();
     if limited_at.elapsed() < Duration::from_millis(900) {
         assert_eq!(
             after.status, 429,
@@ -408,4 +419,204 @@ async fn a_tcp_service_pushed_later_gets_its_listener() {
     cp.wait_ack(4).await;
     proxy.reload_addrs();
     assert_eq!(proxy.tcp("cache"), port);
+}
+
+#[tokio::test]
+async fn ready_once_it_has_a_certificate_for_its_identity() {
+    let orders = EchoServer::start("orders").await;
+    let cp = FakeControlPlane::start().await;
+    let mut proxy = sidecar(&cp, None).await;
+    cp.wait_hellos(1).await;
+    let config = proxy.config_json().await;
+    assert!(config["identity"]["not_after"].is_null(), "{config}");
+    assert_eq!(
+        cp.issued("web"),
+        0,
+        "no CSR before the trust domain is known"
+    );
+
+    cp.push(1, orders_at(orders.addr()));
+    proxy.wait_ready().await;
+    assert_eq!(cp.issued("web"), 1);
+    let config = proxy.config_json().await;
+    let identity = &config["identity"];
+    assert_eq!(identity["spiffe_id"], pki::spiffe_id("web"), "{config}");
+    assert_eq!(identity["trust_domain"], pki::TRUST_DOMAIN, "{config}");
+    assert_eq!(identity["trust_anchors"], 1, "{config}");
+    assert!(
+        identity["not_after"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{config}"
+    );
+    let samples = proxy.metric_samples().await;
+    assert_eq!(
+        samples.sum("convoy_identity_renewals_total", &[("result", "ok")]),
+        1.0
+    );
+    let left = samples.sum("convoy_identity_certificate_expiry_seconds", &[]);
+    assert!(left > 3000.0 && left <= 3600.0, "{left}");
+}
+
+#[tokio::test]
+async fn the_join_token_is_checked_and_read_again_from_its_file() {
+    let cp = FakeControlPlane::start().await;
+    cp.push(1, json!({}));
+    let token = cp.pki().dir().join("wrong-token");
+    std::fs::write(&token, "not-the-token\n").unwrap();
+    let mut proxy = Proxy::with_control_plane(&cp.url(), "web", closed_port())
+        .control_plane_credentials(cp.pki().ca_file(), &token)
+        .start_bound()
+        .await;
+    within(STEP_TIMEOUT, "the refusal in the log", async {
+        while !proxy.log().contains("join token refused") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(proxy.admin_get("/ready").await.0, 503);
+    assert!(cp.of_type("hello").is_empty());
+    assert_eq!(cp.issued("web"), 0);
+
+    // The operator fixes the file: the next attempt reads it.
+    std::fs::write(&token, format!("{}\n", cp.pki().token())).unwrap();
+    proxy.wait_ready().await;
+    cp.wait_ack(1).await;
+    assert_eq!(cp.issued("web"), 1);
+}
+
+#[tokio::test]
+async fn a_control_plane_with_a_certificate_of_another_ca_is_not_trusted() {
+    let cp = FakeControlPlane::start().await;
+    cp.push(1, json!({}));
+    let stranger = cp.pki().dir().join("stranger.pem");
+    std::fs::write(&stranger, TestCa::new("stranger").pem()).unwrap();
+    let proxy = Proxy::with_control_plane(&cp.url(), "web", closed_port())
+        .control_plane_credentials(&stranger, cp.pki().token_file())
+        .start_bound()
+        .await;
+    within(STEP_TIMEOUT, "the TLS failure in the log", async {
+        while !proxy.log().contains("TLS handshake failed") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let log = proxy.log();
+    assert!(log.contains("UnknownIssuer"), "{log}");
+    assert_eq!(proxy.admin_get("/ready").await.0, 503);
+    assert!(cp.messages().is_empty(), "nothing reached the impostor");
+}
+
+#[tokio::test]
+async fn a_snapshot_without_trust_is_refused() {
+    let cp = FakeControlPlane::start().await;
+    let proxy = sidecar(&cp, None).await;
+    cp.wait_hellos(1).await;
+    cp.push_line(r#"{"type":"snapshot","version":1,"mesh":{"services":{}}}"#);
+    let reason = cp.wait_nack(1).await;
+    assert!(reason.contains("no trust"), "{reason}");
+    cp.push_line(
+        r#"{"type":"snapshot","version":2,"mesh":{"services":{}},"trust":{"trust_domain":"test.convoy","bundle":"not pem"}}"#,
+    );
+    let reason = cp.wait_nack(2).await;
+    assert!(reason.starts_with("bad trust in the snapshot:"), "{reason}");
+    assert_eq!(proxy.admin_get("/ready").await.0, 503);
+    assert_eq!(cp.issued("web"), 0);
+}
+
+#[test]
+fn a_plaintext_control_plane_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let args: Vec<std::ffi::OsString> = [
+        "--control-plane",
+        "http://127.0.0.1:4200",
+        "--service",
+        "web",
+        "--app",
+        "127.0.0.1:1",
+    ]
+    .iter()
+    .map(Into::into)
+    .chain([
+        "--control-plane-ca".into(),
+        file.clone().into(),
+        "--join-token-file".into(),
+        file.into(),
+    ])
+    .collect();
+    let exited = convoy_tests::run_until_exit(&args, Duration::from_secs(10));
+    assert!(!exited.status.success());
+    assert!(
+        exited
+            .stderr
+            .contains("the control plane's API runs over TLS only; use https://"),
+        "{}",
+        exited.stderr
+    );
+}
+
+#[test]
+fn an_unusable_ca_file_or_token_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, token, empty) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("token"),
+        dir.path().join("empty"),
+    );
+    std::fs::write(&ca, TestCa::new("ca").pem()).unwrap();
+    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let run = |ca: &std::path::Path, token: &std::path::Path| {
+        let mut args: Vec<std::ffi::OsString> = [
+            "--control-plane",
+            "https://127.0.0.1:4200",
+            "--service",
+            "web",
+            "--app",
+            "127.0.0.1:1",
+            "--inbound-addr",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.extend([
+            "--control-plane-ca".into(),
+            ca.into(),
+            "--join-token-file".into(),
+            token.into(),
+        ]);
+        convoy_tests::run_until_exit(&args, Duration::from_secs(10))
+    };
+    let exited = run(&missing, &token);
+    assert!(!exited.status.success());
+    assert!(
+        exited.stderr.contains(&format!(
+            "cannot read the control plane CA file {}",
+            missing.display()
+        )),
+        "{}",
+        exited.stderr
+    );
+    let exited = run(&empty, &token);
+    assert!(
+        exited.stderr.contains(&format!(
+            "the control plane CA file {}: no PEM certificate found",
+            empty.display()
+        )),
+        "{}",
+        exited.stderr
+    );
+    let exited = run(&ca, &empty);
+    assert!(!exited.status.success());
+    assert!(
+        exited
+            .stderr
+            .contains(&format!("the join token file {} is empty", empty.display())),
+        "{}",
+        exited.stderr
+    );
 }

@@ -1,6 +1,7 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
 use crate::http::{body, Request, Response};
+use crate::identity::{Identity, IdentityView};
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
@@ -19,6 +20,9 @@ pub struct AdminState {
     /// True once every listener is bound and a configuration is in force (with a control
     /// plane: its first snapshot); false while draining.
     pub ready: Arc<AtomicBool>,
+    /// The sidecar's identity (control-plane mode): `/ready` also needs a certificate that has
+    /// not expired. `None` in file mode (no identity, plaintext).
+    pub identity: Option<Identity>,
     /// The configuration in force.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// Every metric.
@@ -55,7 +59,20 @@ struct ConfigView<'a> {
     version: &'a str,
     source: &'a str,
     listeners: &'a BoundAddrs,
+    /// `null` in file mode: no identity, plaintext.
+    identity: Option<IdentityView>,
     config: &'a convoy_config::ProxyConfig,
+}
+
+impl AdminState {
+    /// Ready: a configuration in force and, with an identity, a certificate not expired.
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && self
+                .identity
+                .as_ref()
+                .is_none_or(|identity| identity.has_valid_certificate(std::time::SystemTime::now()))
+    }
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {
@@ -75,7 +92,7 @@ pub async fn handle(state: AdminState, request: Request) -> Result<Response, Inf
     }
     let response = match request.uri().path() {
         "/live" => text(StatusCode::OK, "live\n"),
-        "/ready" if state.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n"),
+        "/ready" if state.is_ready() => text(StatusCode::OK, "ready\n"),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         "/metrics" => {
             let mut response = http::Response::new(body::full(state.metrics.encode()));
@@ -92,6 +109,7 @@ pub async fn handle(state: AdminState, request: Request) -> Result<Response, Inf
                 version: &snapshot.version,
                 source: &snapshot.source,
                 listeners: &listeners,
+                identity: state.identity.as_ref().map(Identity::view),
                 config: &snapshot.config,
             };
             let json = serde_json::to_vec_pretty(&view).unwrap_or_default();

@@ -1,8 +1,10 @@
-//! Applying a snapshot from the control plane: validate the mesh, combine it with the sidecar's
-//! own settings, bind new TCP listeners, then swap, keeping the state the change does not touch.
+//! Applying a snapshot from the control plane: validate the mesh and its trust bundle, combine
+//! the mesh with the sidecar's own settings, bind new TCP listeners, then swap (the bundle, then
+//! the snapshot), keeping the state the change does not touch.
 
 use super::listeners::TcpServices;
 use super::{ControlMetrics, Handles};
+use crate::identity::{Identity, TrustBundle};
 use crate::snapshot::{content_version, Snapshot};
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
@@ -17,6 +19,13 @@ pub enum ApplyError {
     /// The mesh does not validate, or does not fit this sidecar.
     #[error("{0}")]
     Config(#[source] Box<ConfigError>),
+    /// The snapshot carries no `trust`: without the trust domain and anchors this sidecar can
+    /// neither get a certificate nor verify its peers.
+    #[error("the snapshot has no trust (trust domain and bundle); is the control plane older than this sidecar?")]
+    NoTrust,
+    /// Its `trust` is not a valid trust domain and bundle.
+    #[error("bad trust in the snapshot: {0}")]
+    Trust(String),
     /// A TCP service's listener could not be bound.
     #[error("cannot listen on {addr} (tcp service {service}): {source}")]
     Bind {
@@ -49,6 +58,7 @@ pub(super) struct Applier {
     metrics: Metrics,
     control: ControlMetrics,
     ready: Arc<AtomicBool>,
+    identity: Identity,
     tcp: TcpServices,
     /// The version in force and a hash of its mesh: the same again (a reconnect) is acked
     /// without a rebuild.
@@ -70,25 +80,35 @@ impl Applier {
             metrics: handles.metrics.clone(),
             control: metrics,
             ready: handles.ready.clone(),
+            identity: handles.identity.clone(),
             tcp: TcpServices::new(handles),
             in_force: None,
         }
     }
 
-    /// Applies snapshot `version` (`mesh` in the wire form). On error nothing changed: the
-    /// snapshot in force stays.
     /// Whether a snapshot from a control plane is in force (this sidecar is serving).
     pub(super) fn serving(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
-    pub(super) async fn apply(&mut self, version: u64, mesh: &[u8]) -> Result<(), ApplyError> {
-        let hash = content_version(mesh);
+    /// Applies snapshot `version` (`mesh` in the wire form, with its `trust`). On error nothing
+    /// changed: the snapshot and bundle in force stay.
+    pub(super) async fn apply(
+        &mut self,
+        version: u64,
+        mesh: &[u8],
+        trust: Option<&serde_json::Value>,
+    ) -> Result<(), ApplyError> {
+        let mut content = mesh.to_vec();
+        if let Some(trust) = trust {
+            content.extend_from_slice(trust.to_string().as_bytes());
+        }
+        let hash = content_version(&content);
         if self.in_force.as_ref() == Some(&(version, hash.clone())) {
             tracing::debug!(version, "control plane snapshot already in force");
             return Ok(());
         }
-        match self.try_apply(version, mesh).await {
+        match self.try_apply(version, mesh, trust).await {
             Ok(services) => {
                 self.in_force = Some((version, hash));
                 self.control.applied(version);
@@ -108,14 +128,27 @@ impl Applier {
         }
     }
 
-    async fn try_apply(&mut self, version: u64, mesh: &[u8]) -> Result<usize, ApplyError> {
+    async fn try_apply(
+        &mut self,
+        version: u64,
+        mesh: &[u8],
+        trust: Option<&serde_json::Value>,
+    ) -> Result<usize, ApplyError> {
         let mesh = convoy_config::decode_wire_mesh(mesh)?;
+        let trust = decode_trust(trust)?;
         let mut sidecar = self.sidecar.clone();
         sidecar.app_protocol = app_protocol(self.app_protocol, &sidecar, &mesh);
         let config = ProxyConfig::combine(sidecar, mesh)?;
         let services = config.mesh.services.len();
         // Bound before the swap: a port in use refuses the snapshot and changes nothing.
         let listeners = self.tcp.bind_new(&config).await?;
+        if self
+            .identity
+            .set_trust(trust)
+            .map_err(|e| ApplyError::Trust(e.to_string()))?
+        {
+            tracing::info!(version, "trust bundle in force");
+        }
         let next = self.snapshot.load().next(
             config,
             version.to_string(),
@@ -127,6 +160,14 @@ impl Applier {
         self.ready.store(true, Ordering::Release);
         Ok(services)
     }
+}
+
+/// The snapshot's `trust`, validated.
+fn decode_trust(trust: Option<&serde_json::Value>) -> Result<TrustBundle, ApplyError> {
+    let trust = trust.ok_or(ApplyError::NoTrust)?;
+    let trust: convoy_config::wire::Trust =
+        serde_json::from_value(trust.clone()).map_err(|e| ApplyError::Trust(e.to_string()))?;
+    TrustBundle::from_wire(&trust).map_err(|e| ApplyError::Trust(e.to_string()))
 }
 
 /// The app protocol: the flag's, else as for a file, `http2` when the mesh lists the sidecar's

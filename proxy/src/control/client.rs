@@ -1,10 +1,12 @@
-//! The stream to the control plane: connect (h2c), say hello, apply snapshots and answer them,
+//! The stream to the control plane: connect (TLS, HTTP/2), say hello, apply snapshots and answer them,
 //! ping; when the stream breaks, keep the snapshot in force and reconnect with backoff.
 
 use super::apply::Applier;
 use super::body::{self, ChannelBody};
 use super::lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
 use super::messages::{Incoming, MessageError, Outgoing};
+use super::tls::{ConnectError, ControlTls};
+use super::token::{JoinToken, TokenError};
 use super::{Backoff, ControlMetrics};
 use crate::cli::ControlPlaneUrl;
 use bytes::Bytes;
@@ -15,7 +17,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rand::Rng;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
 
@@ -26,7 +27,7 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A stream on which nothing arrives for this long (not even the pongs to three pings) is
 /// taken as dead and reconnected.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
-/// How long connecting (TCP and the HTTP/2 preface) may take.
+/// How long connecting (TCP, TLS and the HTTP/2 preface) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Lines waiting to be sent; a control plane that leaves this many unread is not reading.
 const OUTGOING_CAPACITY: usize = 64;
@@ -36,9 +37,12 @@ pub const MAX_REASON_BYTES: usize = 8 * 1024;
 /// Why a stream ended (it always ends with one: the client then reconnects).
 #[derive(Debug, thiserror::Error)]
 pub(super) enum StreamError {
-    /// No TCP connection.
-    #[error("cannot connect: {0}")]
-    Connect(#[source] std::io::Error),
+    /// No TLS connection.
+    #[error("{0}")]
+    Connect(#[source] ConnectError),
+    /// The join token could not be read.
+    #[error("{0}")]
+    Token(#[source] TokenError),
     /// Connecting took too long.
     #[error("connecting timed out after {}s", .0.as_secs())]
     ConnectTimeout(Duration),
@@ -86,6 +90,8 @@ pub(super) enum StreamError {
 #[derive(Debug)]
 pub(super) struct Client {
     url: ControlPlaneUrl,
+    tls: ControlTls,
+    token: JoinToken,
     hello: Outgoing,
     applier: Applier,
     metrics: ControlMetrics,
@@ -94,15 +100,17 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// A client saying `hello` to the control plane at `url` and applying with `applier`.
+    /// A client saying `hello` to `control` and applying with `applier`.
     pub(super) fn new(
-        url: ControlPlaneUrl,
+        control: &super::ControlPlane,
         hello: &Outgoing,
         applier: Applier,
         metrics: ControlMetrics,
     ) -> Self {
         Client {
-            url,
+            url: control.url.clone(),
+            tls: control.tls.clone(),
+            token: control.token.clone(),
             hello: hello.clone(),
             applier,
             metrics,
@@ -130,13 +138,14 @@ impl Client {
     /// One connection: set up, then the stream until it ends.
     async fn session(&mut self) -> StreamError {
         let connecting = async {
-            let tcp = TcpStream::connect((self.url.host(), self.url.port()))
+            let tls = self
+                .tls
+                .connect(&self.url, crate::identity::ALPN_H2)
                 .await
                 .map_err(StreamError::Connect)?;
-            let _ = tcp.set_nodelay(true);
             http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .handshake::<_, ChannelBody>(TokioIo::new(tcp))
+                .handshake::<_, ChannelBody>(TokioIo::new(tls))
                 .await
                 .map_err(StreamError::Handshake)
         };
@@ -165,6 +174,7 @@ impl Client {
         &mut self,
         sender: &mut SendRequest<ChannelBody>,
     ) -> Result<Infallible, StreamError> {
+        let authorization = self.token.header().map_err(StreamError::Token)?;
         let (tx, body) = body::channel(OUTGOING_CAPACITY);
         let mut hello = self.hello.clone();
         if let Outgoing::Hello { serving, .. } = &mut hello {
@@ -176,6 +186,7 @@ impl Client {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/x-ndjson"),
             )
+            .header(header::AUTHORIZATION, authorization)
             .body(body)
             .expect("a valid request");
         let response = sender
@@ -216,8 +227,12 @@ impl Client {
     /// Acts on one message.
     async fn handle(&mut self, line: &[u8], tx: &mpsc::Sender<Bytes>) -> Result<(), StreamError> {
         match Incoming::parse(line)? {
-            Incoming::Snapshot { version, mesh } => {
-                let answer = match self.applier.apply(version, &mesh).await {
+            Incoming::Snapshot {
+                version,
+                mesh,
+                trust,
+            } => {
+                let answer = match self.applier.apply(version, &mesh, trust.as_ref()).await {
                     Ok(()) => Outgoing::Ack { version },
                     Err(error) => Outgoing::Nack {
                         version,
@@ -282,7 +297,7 @@ async fn refused(response: http::Response<hyper::body::Incoming>) -> StreamError
 }
 
 /// An id unique to this sidecar process: `<service>-<host>-<pid>-<random>`.
-pub(super) fn sidecar_id(service: &str) -> String {
+pub fn sidecar_id(service: &str) -> String {
     let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

@@ -55,6 +55,8 @@ pub enum Incoming {
         version: u64,
         /// The mesh in its wire form (JSON), for [`convoy_config::decode_wire_mesh`].
         mesh: Vec<u8>,
+        /// What the sidecar trusts (`convoy_config::wire::Trust`), checked when applied.
+        trust: Option<serde_json::Value>,
     },
     /// The answer to a ping.
     Pong,
@@ -84,6 +86,8 @@ struct Envelope {
     version: Option<u64>,
     #[serde(default)]
     mesh: serde_json::Value,
+    #[serde(default)]
+    trust: Option<serde_json::Value>,
 }
 
 impl Incoming {
@@ -95,6 +99,7 @@ impl Incoming {
             "snapshot" => Incoming::Snapshot {
                 version: envelope.version.ok_or(MessageError::NoVersion)?,
                 mesh: serde_json::to_vec(&envelope.mesh).map_err(MessageError::Json)?,
+                trust: envelope.trust,
             },
             "pong" => Incoming::Pong,
             _ => Incoming::Other {
@@ -138,12 +143,13 @@ mod tests {
 
     #[test]
     fn incoming_messages() {
-        let snapshot = br#"{"type":"snapshot","version":7,"mesh":{"services":{}}}"#;
+        let snapshot = br#"{"type":"snapshot","version":7,"mesh":{"services":{}},"trust":{"trust_domain":"d","bundle":"b"}}"#;
         assert_eq!(
             Incoming::parse(snapshot).unwrap(),
             Incoming::Snapshot {
                 version: 7,
-                mesh: br#"{"services":{}}"#.to_vec()
+                mesh: br#"{"services":{}}"#.to_vec(),
+                trust: Some(serde_json::json!({"trust_domain": "d", "bundle": "b"})),
             }
         );
         assert_eq!(

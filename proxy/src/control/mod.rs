@@ -1,12 +1,17 @@
-//! The control-plane client (control-plane/PROTOCOL.md): one long-lived HTTP/2 stream (h2c),
-//! `POST /v1/stream`, newline-delimited JSON both ways.
+//! The control-plane client (control-plane/PROTOCOL.md): one long-lived HTTP/2 stream over TLS,
+//! `POST /v1/stream` with `authorization: Bearer <join token>`, newline-delimited JSON both ways.
+//!
+//! The control plane's certificate is verified against the `--control-plane-ca` anchors and the
+//! latest trust bundle it pushed, with the usual host name check ([`ControlTls`]). The join
+//! token is read from its file at every connection ([`JoinToken`]).
 //!
 //! The sidecar says `hello` (its service and the address of its inbound listener), then
 //! answers each `snapshot` with `ack` once it is in force or `nack` with the reason it was
 //! refused, and pings every [`PING_INTERVAL`]. A snapshot is validated like a YAML file
 //! ([`convoy_config::decode_wire_mesh`]), combined with the sidecar's own settings
 //! ([`convoy_config::ProxyConfig::combine`]) and swapped in at once, keeping the state the
-//! change does not touch ([`crate::snapshot::Snapshot::next`]). When the stream breaks, the
+//! change does not touch ([`crate::snapshot::Snapshot::next`]); the snapshot's `trust` (trust
+//! domain and bundle) is put in force with it ([`crate::identity::Identity::set_trust`]). When the stream breaks, the
 //! sidecar serves on and reconnects after a capped, jittered exponential [`Backoff`].
 //!
 //! Metrics: `convoy_control_plane_connected`, `convoy_config_updates_total{result}`,
@@ -20,16 +25,23 @@ mod lines;
 mod listeners;
 mod messages;
 mod metrics;
+mod tls;
+mod token;
 
 pub use apply::ApplyError;
 pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
-pub use client::{CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH};
+pub use client::{
+    sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH,
+};
 pub use lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
 pub use messages::{Incoming, MessageError, Outgoing};
 pub use metrics::ControlMetrics;
+pub use tls::{ConnectError, ControlCaError, ControlTls};
+pub use token::{JoinToken, TokenError};
 
 use crate::admin::BoundAddrs;
 use crate::cli::ControlPlaneUrl;
+use crate::identity::Identity;
 use crate::server::Drain;
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
@@ -45,6 +57,12 @@ use tokio::task::JoinHandle;
 pub struct ControlPlane {
     /// The control plane's sidecar API.
     pub url: ControlPlaneUrl,
+    /// How it is reached (TLS, its anchors).
+    pub tls: ControlTls,
+    /// The join token sent on the stream.
+    pub token: JoinToken,
+    /// This sidecar's id ([`sidecar_id`]), kept across reconnects.
+    pub id: String,
     /// The sidecar's own settings; its listeners are the bound addresses, so a TCP service
     /// overlapping them is refused.
     pub sidecar: Sidecar,
@@ -69,6 +87,8 @@ pub struct Handles {
     pub listeners: Arc<ArcSwap<BoundAddrs>>,
     /// Written again when a TCP service listener is added.
     pub bound_addrs_file: Option<PathBuf>,
+    /// Gets each snapshot's trust bundle.
+    pub identity: Identity,
 }
 
 /// Starts the client: it connects, applies snapshots and reconnects until the task is aborted
@@ -76,13 +96,13 @@ pub struct Handles {
 pub fn spawn(control: ControlPlane, handles: Handles) -> JoinHandle<()> {
     let metrics = ControlMetrics::new(handles.metrics.registry());
     let hello = Outgoing::Hello {
-        id: client::sidecar_id(control.sidecar.service.as_str()),
+        id: control.id.clone(),
         service: control.sidecar.service.to_string(),
         address: control.advertise.clone(),
         proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
         serving: false,
     };
     let applier = apply::Applier::new(&control, &handles, metrics.clone());
-    let client = client::Client::new(control.url, &hello, applier, metrics);
+    let client = client::Client::new(&control, &hello, applier, metrics);
     tokio::spawn(client.run())
 }

@@ -1,6 +1,6 @@
 //! Pooled upstream clients: HTTP/1.1, and HTTP/2 with prior knowledge (sidecar-to-sidecar, gRPC).
 
-use super::connector::CountingConnector;
+use super::connector::{ConnectorTls, CountingConnector};
 use super::{body, Body, BoxError, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -46,22 +46,30 @@ impl UpstreamClients {
     /// Builds both clients. Response heads from upstreams are bounded by the same header limits
     /// as requests from clients.
     pub fn new(connect_timeout: Duration, limits: &convoy_config::Limits) -> Self {
-        Self::for_service(connect_timeout, Self::POOL_IDLE_TIMEOUT, u32::MAX, limits)
+        Self::for_service(
+            connect_timeout,
+            Self::POOL_IDLE_TIMEOUT,
+            u32::MAX,
+            limits,
+            None,
+        )
     }
 
-    /// Clients for one service: its connect and idle timeouts, and at most `max_connections`
-    /// connections open at once (both clients together).
+    /// Clients for one service: its connect and idle timeouts, at most `max_connections`
+    /// connections open at once (both clients together), mutual TLS with `tls` (a meshed
+    /// service, when the sidecar has an identity) or plaintext.
     pub fn for_service(
         connect_timeout: Duration,
         idle_timeout: Duration,
         max_connections: u32,
         limits: &convoy_config::Limits,
+        tls: Option<ConnectorTls>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
         connector.enforce_http(true);
-        let connector = CountingConnector::new(connector, max_connections);
+        let connector = CountingConnector::new(connector, max_connections, tls);
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -129,6 +137,11 @@ impl UpstreamClients {
     /// The connect timeout in force.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// Whether connections are made with mutual TLS.
+    pub fn is_tls(&self) -> bool {
+        self.connector.is_tls()
     }
 }
 

@@ -1,10 +1,14 @@
 //! Accepting connections and serving HTTP/1.1 and HTTP/2 on them, with limits and draining.
+//! The inbound listener first sorts out mutual TLS ([`accept`]).
 
+pub mod accept;
 pub mod activity;
 pub mod signals;
 
 use crate::http::layers::ReceivedHeaderCount;
 use crate::http::{body, Response};
+use crate::identity::Peer;
+use accept::{Accepted, InboundAccept};
 use activity::{Activity, ActivityIo};
 use convoy_config::Limits;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -13,6 +17,7 @@ use prometheus::IntGauge;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -56,7 +61,10 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Accepts on `listener` until drained, serving each connection in its own task.
+/// Accepts on `listener` until drained, serving each connection in its own task. With
+/// `inbound`, each connection first goes through its accept step (mutual TLS or plaintext) and
+/// each request carries the connection's [`Peer`]; a connection it refuses is closed within the
+/// header read timeout.
 pub async fn serve_http(
     listener: TcpListener,
     name: &'static str,
@@ -64,6 +72,7 @@ pub async fn serve_http(
     limits: Limits,
     drain: Drain,
     open: IntGauge,
+    inbound: Option<InboundAccept>,
 ) {
     let builder = Arc::new(connection_builder(&limits));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -91,9 +100,26 @@ pub async fn serve_http(
         let signal = drain.signal.clone();
         let open = open.clone();
         let idle_timeout = limits.idle_timeout;
+        let handshake_timeout = limits.header_read_timeout;
+        let inbound = inbound.clone();
         drain.tasks.spawn(async move {
             open.inc();
-            serve_connection(&builder, stream, peer, service, idle_timeout, signal).await;
+            let accepted = match &inbound {
+                None => Some((Accepted::Plain(stream), None)),
+                Some(inbound) => inbound
+                    .accept(stream, peer, handshake_timeout)
+                    .await
+                    .map(|(io, who)| (io, Some(who))),
+            };
+            match accepted {
+                Some((Accepted::Plain(io), who)) => {
+                    serve_connection(&builder, io, peer, who, service, idle_timeout, signal).await;
+                }
+                Some((Accepted::Tls(io), who)) => {
+                    serve_connection(&builder, *io, peer, who, service, idle_timeout, signal).await;
+                }
+                None => {}
+            }
             open.dec();
             drop(permit);
             tracing::trace!(listener = name, %peer, "connection closed");
@@ -102,14 +128,17 @@ pub async fn serve_http(
     tracing::debug!(listener = name, "stopped accepting");
 }
 
-async fn serve_connection(
+async fn serve_connection<I>(
     builder: &auto::Builder<TokioExecutor>,
-    stream: tokio::net::TcpStream,
+    stream: I,
     peer: std::net::SocketAddr,
+    who: Option<Peer>,
     service: HttpService,
     idle_timeout: Duration,
     drain: CancellationToken,
-) {
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
     let per_request = {
@@ -121,6 +150,9 @@ async fn serve_connection(
             let received = ReceivedHeaderCount(request.headers().len());
             request.extensions_mut().insert(received);
             request.extensions_mut().insert(ClientAddr(peer));
+            if let Some(who) = &who {
+                request.extensions_mut().insert(who.clone());
+            }
             async move {
                 let Ok(response) = service.call(request).await;
                 // The connection counts as busy until the response body is sent.

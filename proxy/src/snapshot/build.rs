@@ -4,6 +4,8 @@
 use super::{ServiceRuntime, Snapshot, UNKNOWN_SERVICE_LABEL};
 use crate::balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
+use crate::http::connector::ConnectorTls;
+use crate::identity::Identity;
 use crate::outbound::CallPolicy;
 use crate::policy::circuit_breaker::limits::ServiceLimits;
 use crate::telemetry::metrics::{Direction, Metrics};
@@ -71,6 +73,7 @@ pub(super) fn prepare(
     version: String,
     source: String,
     metrics: &Metrics,
+    identity: Option<Identity>,
 ) -> Pending {
     let config = Arc::new(config);
     let sidecar = &config.sidecar;
@@ -81,7 +84,14 @@ pub(super) fn prepare(
         let before = previous
             .and_then(|p| p.services.get(service.name.as_str()))
             .map(Arc::as_ref);
-        let (runtime, found) = service_runtime(service, before, same_limits, sidecar, metrics);
+        let (runtime, found) = service_runtime(
+            service,
+            before,
+            same_limits,
+            sidecar,
+            metrics,
+            identity.as_ref(),
+        );
         services.insert(service.name.to_string(), Arc::new(runtime));
         discovery.push(found);
     }
@@ -104,6 +114,7 @@ pub(super) fn prepare(
             |p| p.app_clients.clone(),
         ),
         services,
+        identity,
         dns_tasks: Vec::new(),
         config: config.clone(),
     };
@@ -120,6 +131,7 @@ fn service_runtime(
     same_limits: bool,
     sidecar: &convoy_config::Sidecar,
     metrics: &Metrics,
+    identity: Option<&Identity>,
 ) -> (ServiceRuntime, Discovery) {
     let mut addrs = Vec::new();
     let mut names = Vec::new();
@@ -143,7 +155,10 @@ fn service_runtime(
         );
     let clients = before
         .filter(|b| same_limits && same_pool_settings(&b.config, service))
-        .map_or_else(|| clients(service, &sidecar.limits), |b| b.clients.clone());
+        .map_or_else(
+            || clients(service, &sidecar.limits, identity),
+            |b| b.clients.clone(),
+        );
     let limits = before.filter(|b| b.limits.serves(cb)).map_or_else(
         || ServiceLimits::new(service.name.clone(), cb.clone()),
         |b| b.limits.clone(),
@@ -189,18 +204,25 @@ fn outlier(service: &Service, metrics: &Metrics) -> Option<Outlier> {
         })
 }
 
-fn clients(service: &Service, limits: &Limits) -> UpstreamClients {
+/// The clients of `service`: mutual TLS to a meshed service when the sidecar has an identity
+/// (the server must be that service), plaintext otherwise.
+fn clients(service: &Service, limits: &Limits, identity: Option<&Identity>) -> UpstreamClients {
+    let tls = identity.filter(|_| service.meshed).and_then(|id| {
+        ConnectorTls::new(id.clone(), service.name.as_str(), service.timeouts.connect)
+    });
     UpstreamClients::for_service(
         service.timeouts.connect,
         service.timeouts.idle,
         service.circuit_breaker.max_connections,
         limits,
+        tls,
     )
 }
 
 /// Whether the settings [`UpstreamClients`] are built from are the same.
 fn same_pool_settings(before: &Service, now: &Service) -> bool {
-    before.timeouts.connect == now.timeouts.connect
+    before.meshed == now.meshed
+        && before.timeouts.connect == now.timeouts.connect
         && before.timeouts.idle == now.timeouts.idle
         && before.circuit_breaker.max_connections == now.circuit_breaker.max_connections
 }

@@ -8,7 +8,7 @@
 //! - its [`EndpointSet`] (endpoint load, outlier state) is kept when its outlier detection
 //!   settings are unchanged, and gets the new addresses when the snapshot is installed;
 //! - its [`UpstreamClients`] (pools, connection count) when its connect and idle timeouts, its
-//!   `max_connections` and the sidecar's limits are unchanged;
+//!   `max_connections`, whether it is meshed (mutual TLS) and the sidecar's limits are unchanged;
 //! - its [`ServiceLimits`] (requests and retries in flight) when `max_requests`,
 //!   `max_pending_requests` and `max_retries` are unchanged;
 //! - each route's [`CallPolicy`] (with its retry budget) when its timeout and retry policy are
@@ -27,6 +27,7 @@ pub use build::Pending;
 
 use crate::balance::{Endpoint as EndpointState, EndpointSet};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
+use crate::identity::Identity;
 use crate::outbound::CallPolicy;
 use crate::policy::circuit_breaker::limits::ServiceLimits;
 use crate::telemetry::metrics::{Metrics, RequestMetrics};
@@ -89,6 +90,9 @@ pub struct Snapshot {
     pub app_clients: UpstreamClients,
     /// The local app, as an endpoint (its in-flight count and latency estimate).
     pub app: Arc<EndpointState>,
+    /// This sidecar's identity: calls to meshed services use mutual TLS with it. `None` in
+    /// file mode (plaintext). The same for every snapshot of a process.
+    pub identity: Option<Identity>,
     dns_tasks: Vec<JoinHandle<()>>,
 }
 
@@ -96,7 +100,19 @@ impl Snapshot {
     /// Builds the runtime view from scratch and starts DNS refresh for services with DNS
     /// endpoints.
     pub fn build(config: ProxyConfig, version: String, source: String, metrics: &Metrics) -> Self {
-        build::prepare(None, config, version, source, metrics).start()
+        Snapshot::build_with_identity(config, version, source, metrics, None)
+    }
+
+    /// [`Snapshot::build`] for a sidecar with an identity (or without: `None`); the snapshots
+    /// made from this one with [`Snapshot::next`] keep it.
+    pub fn build_with_identity(
+        config: ProxyConfig,
+        version: String,
+        source: String,
+        metrics: &Metrics,
+        identity: Option<Identity>,
+    ) -> Self {
+        build::prepare(None, config, version, source, metrics, identity).start()
     }
 
     /// Builds the next version from this one: each service keeps what its change does not touch
@@ -109,7 +125,14 @@ impl Snapshot {
         source: String,
         metrics: &Metrics,
     ) -> Pending {
-        build::prepare(Some(self), config, version, source, metrics)
+        build::prepare(
+            Some(self),
+            config,
+            version,
+            source,
+            metrics,
+            self.identity.clone(),
+        )
     }
 
     /// The service of this name.

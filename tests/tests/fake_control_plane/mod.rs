@@ -1,26 +1,36 @@
-//! A tiny control plane for testing the sidecar's client: an h2c server answering
-//! `POST /v1/stream` (control-plane/PROTOCOL.md) that records every message a sidecar sends,
-//! answers pings, sends the latest snapshot after each `hello`, and pushes the snapshots a test
-//! chooses.
+//! A tiny control plane for testing the sidecar's client, over TLS like the real one: an HTTP/2
+//! server (certificate from its own test CA, [`pki::Pki`]) answering `POST /v1/stream`
+//! (control-plane/PROTOCOL.md) — records every message a sidecar sends, answers pings, sends the
+//! latest snapshot after each `hello`, pushes the snapshots a test chooses, each with its
+//! `trust` — and `POST /v1/certificate`, signing the sidecars' CSRs with its CA for a lifetime
+//! the test sets. Both check the join token.
+
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
+pub(crate) mod mtls_client;
+pub(crate) mod pki;
 
 use bytes::Bytes;
-use convoy_tests::within;
-use http_body_util::{BodyExt, StreamBody};
+use convoy_tests::{within, ProxyBuilder};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pki::{Leaf, Pki, TestCa, TRUST_DOMAIN};
+use rcgen::{CertificateSigningRequestParams, SanType};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio_rustls::TlsAcceptor;
 
 type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
-#[derive(Default)]
 struct State {
     /// Every message received, in order.
     messages: Vec<Value>,
@@ -29,11 +39,22 @@ struct State {
     next_stream: u64,
     /// The line sent after each hello.
     latest: Option<Bytes>,
+    /// The CA that signs sidecar certificates now.
+    signer: Arc<TestCa>,
+    /// The trust bundle sent (PEM).
+    bundle: String,
+    /// The lifetime of the certificates issued.
+    ttl: Duration,
+    /// Certificates issued: (service, sidecar id).
+    issued: Vec<(String, String)>,
+    /// Certificate requests refused.
+    refused: Vec<String>,
 }
 
 /// The fake control plane; dropping it closes its listener and every connection.
 pub(crate) struct FakeControlPlane {
     addr: SocketAddr,
+    pki: Arc<Pki>,
     state: Arc<Mutex<State>>,
     tasks: Arc<Mutex<Vec<AbortHandle>>>,
 }
@@ -47,35 +68,49 @@ impl Drop for FakeControlPlane {
 }
 
 impl FakeControlPlane {
-    /// Starts on `127.0.0.1:0`.
+    /// Starts on `127.0.0.1:0` with a new CA.
     pub(crate) async fn start() -> Self {
-        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), Pki::new())
     }
 
-    /// Starts on exactly `addr` (a control plane coming back where it was).
-    pub(crate) async fn start_on(addr: SocketAddr) -> Self {
-        Self::serve(TcpListener::bind(addr).await.unwrap())
+    /// Starts on exactly `addr` with the CA of `pki` (a control plane coming back where it was).
+    pub(crate) async fn start_on(addr: SocketAddr, pki: Arc<Pki>) -> Self {
+        Self::serve(TcpListener::bind(addr).await.unwrap(), pki)
     }
 
-    fn serve(listener: TcpListener) -> Self {
+    fn serve(listener: TcpListener, pki: Arc<Pki>) -> Self {
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            messages: Vec::new(),
+            streams: HashMap::new(),
+            next_stream: 0,
+            latest: None,
+            signer: pki.ca.clone(),
+            bundle: pki.ca.pem().to_owned(),
+            ttl: Duration::from_secs(3600),
+            issued: Vec::new(),
+            refused: Vec::new(),
+        }));
         let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let accept = {
-            let (state, tasks) = (state.clone(), tasks.clone());
+            let (state, tasks, pki) = (state.clone(), tasks.clone(), pki.clone());
+            let acceptor = TlsAcceptor::from(pki.server_config());
             tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    let state = state.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, request)) }
-                    });
+                    let (state, pki, acceptor) = (state.clone(), pki.clone(), acceptor.clone());
                     let connection = tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let service = hyper::service::service_fn(move |request| {
+                            let (state, pki) = (state.clone(), pki.clone());
+                            async move { Ok::<_, Infallible>(handle(state, pki, request).await) }
+                        });
                         let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
+                            .serve_connection(TokioIo::new(tls), service)
                             .await;
                     });
                     tasks.lock().unwrap().push(connection.abort_handle());
@@ -83,7 +118,12 @@ impl FakeControlPlane {
             })
         };
         tasks.lock().unwrap().push(accept.abort_handle());
-        FakeControlPlane { addr, state, tasks }
+        FakeControlPlane {
+            addr,
+            pki,
+            state,
+            tasks,
+        }
     }
 
     /// Where it listens.
@@ -93,14 +133,35 @@ impl FakeControlPlane {
 
     /// Its URL, for `--control-plane`.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
-    /// Publishes snapshot `version` of `services` (the wire form's `services` object): sent to
-    /// every stream now, and to each that says hello later.
+    /// Its PKI (CA, files), to start another on the same address with.
+    pub(crate) fn pki(&self) -> Arc<Pki> {
+        self.pki.clone()
+    }
+
+    /// The sidecar of `service` (its app at `app`) run by this control plane, with its CA file
+    /// and join token.
+    pub(crate) fn sidecar(&self, service: &str, app: SocketAddr) -> ProxyBuilder {
+        convoy_tests::Proxy::with_control_plane(&self.url(), service, app)
+            .control_plane_credentials(self.pki.ca_file(), self.pki.token_file())
+    }
+
+    /// The `trust` of each snapshot.
+    fn trust(&self) -> Value {
+        json!({"trust_domain": TRUST_DOMAIN, "bundle": self.state.lock().unwrap().bundle})
+    }
+
+    /// Publishes snapshot `version` of `services` (the wire form's `services` object), with the
+    /// trust bundle: sent to every stream now, and to each that says hello later.
     pub(crate) fn push(&self, version: u64, services: Value) {
-        let message =
-            json!({"type": "snapshot", "version": version, "mesh": {"services": services}});
+        let message = json!({
+            "type": "snapshot",
+            "version": version,
+            "mesh": {"services": services},
+            "trust": self.trust(),
+        });
         self.push_line(&message.to_string());
     }
 
@@ -124,6 +185,35 @@ impl FakeControlPlane {
     /// Ends every open stream's response (the sidecar sees the stream end).
     pub(crate) fn close_streams(&self) {
         self.state.lock().unwrap().streams.clear();
+    }
+
+    /// Issues certificates valid for `ttl` from now on.
+    pub(crate) fn set_certificate_ttl(&self, ttl: Duration) {
+        self.state.lock().unwrap().ttl = ttl;
+    }
+
+    /// Rotates the CA: `next` signs from now on, and the bundle (in snapshots pushed from now
+    /// on, and in certificate answers) holds both.
+    pub(crate) fn rotate_ca(&self, next: Arc<TestCa>) {
+        let mut state = self.state.lock().unwrap();
+        state.bundle = format!("{}{}", next.pem(), state.signer.pem());
+        state.signer = next;
+    }
+
+    /// Sends `bundle` (PEM) as the trust bundle from now on.
+    pub(crate) fn set_bundle(&self, bundle: &str) {
+        self.state.lock().unwrap().bundle = bundle.to_owned();
+    }
+
+    /// How many certificates were issued for `service`.
+    pub(crate) fn issued(&self, service: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.issued.iter().filter(|(s, _)| s == service).count()
+    }
+
+    /// The reasons of the certificate requests refused so far.
+    pub(crate) fn refused(&self) -> Vec<String> {
+        self.state.lock().unwrap().refused.clone()
     }
 
     /// Every message received so far.
@@ -190,16 +280,38 @@ impl FakeControlPlane {
     }
 }
 
-/// Answers one request: the stream, or 404.
-fn handle(
+/// An answer with `status`, `x-convoy-error: reason` and the reason as the body.
+fn refusal(status: u16, reason: &str) -> http::Response<ResponseBody> {
+    http::Response::builder()
+        .status(status)
+        .header("x-convoy-error", reason)
+        .body(Full::new(Bytes::from(format!("{reason}\n"))).boxed_unsync())
+        .expect("a valid response")
+}
+
+/// Answers one request: the stream, a certificate, or 404.
+async fn handle(
+    state: Arc<Mutex<State>>,
+    pki: Arc<Pki>,
+    request: http::Request<Incoming>,
+) -> http::Response<ResponseBody> {
+    let token_ok = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {}", pki.token()));
+    match (request.method().as_str(), request.uri().path()) {
+        ("POST", "/v1/stream") if token_ok => stream(state, request),
+        ("POST", "/v1/certificate") if token_ok => certificate(state, request).await,
+        ("POST", "/v1/stream" | "/v1/certificate") => refusal(401, "join token refused"),
+        _ => refusal(404, "not found"),
+    }
+}
+
+fn stream(
     state: Arc<Mutex<State>>,
     request: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
-    if request.method() != http::Method::POST || request.uri().path() != "/v1/stream" {
-        let mut response = http::Response::new(empty());
-        *response.status_mut() = http::StatusCode::NOT_FOUND;
-        return response;
-    }
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(read_stream(state, request.into_body(), tx));
     let frames = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -210,8 +322,63 @@ fn handle(
     http::Response::new(StreamBody::new(frames).boxed_unsync())
 }
 
-fn empty() -> ResponseBody {
-    http_body_util::Empty::new().boxed_unsync()
+/// Signs the CSR of a `CertificateRequest` if it asks for exactly its service's identity, as
+/// the real CA does.
+async fn certificate(
+    state: Arc<Mutex<State>>,
+    request: http::Request<Incoming>,
+) -> http::Response<ResponseBody> {
+    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return refusal(400, &format!("bad body: {e}")),
+    };
+    let asked: Value = match serde_json::from_slice(&body) {
+        Ok(asked) => asked,
+        Err(e) => return refusal(400, &format!("bad JSON: {e}")),
+    };
+    let (Some(id), Some(service), Some(csr)) = (
+        asked["id"].as_str(),
+        asked["service"].as_str(),
+        asked["csr"].as_str(),
+    ) else {
+        return refusal(400, "a certificate request needs id, service and csr");
+    };
+    let mut state = state.lock().unwrap();
+    let csr = match CertificateSigningRequestParams::from_pem(csr) {
+        Ok(csr) => csr,
+        Err(e) => {
+            state.refused.push(format!("bad CSR: {e}"));
+            return refusal(400, &format!("bad CSR: {e}"));
+        }
+    };
+    let expected = pki::spiffe_id(service);
+    let asks: Vec<String> = csr
+        .params
+        .subject_alt_names
+        .iter()
+        .map(|san| match san {
+            SanType::URI(uri) => uri.as_str().to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    if asks != [expected.clone()] {
+        let reason = format!("the CSR asks for {asks:?}, not {expected}");
+        state.refused.push(reason.clone());
+        return refusal(403, &reason);
+    }
+    let now = SystemTime::now();
+    let leaf = Leaf::for_service(service).valid(now - Duration::from_secs(60), now + state.ttl);
+    let certificate = state.signer.sign(&leaf, &csr.public_key);
+    state.issued.push((service.to_owned(), id.to_owned()));
+    let answer = json!({
+        "certificate": certificate,
+        "trust_bundle": state.bundle,
+        "trust_domain": TRUST_DOMAIN,
+    });
+    http::Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer.to_string())).boxed_unsync())
+        .expect("a valid response")
 }
 
 /// Reads the sidecar's messages: records each, registers the stream at `hello` (and sends the
