@@ -85,6 +85,10 @@ fn refused_sidecar(control_plane: &str, service: &str, extra: &[&str]) -> (Optio
         service,
         "--app",
         "127.0.0.1:8080",
+        "--control-plane-ca",
+        "ca.pem",
+        "--join-token-file",
+        "join-token",
     ];
     args.extend_from_slice(extra);
     refused(&args)
@@ -117,9 +121,25 @@ fn control_plane_mode_needs_a_valid_service_and_an_app() {
         stderr.contains("`Web_1` is not a valid service name"),
         "{stderr}"
     );
-    let (code, stderr) = refused_sidecar("https://cp:4200", "web", &[]);
+    let (code, stderr) = refused_sidecar("http://cp:4200", "web", &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("use http://"), "{stderr}");
+    assert!(
+        stderr.contains("the control plane's API runs over TLS only; use https://"),
+        "{stderr}"
+    );
+    let (code, stderr) = refused(&[
+        "--control-plane",
+        "https://127.0.0.1:4200",
+        "--service",
+        "web",
+        "--app",
+        "127.0.0.1:8080",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--control-plane-ca <FILE>") && stderr.contains("--join-token-file <FILE>"),
+        "{stderr}"
+    );
 }
 
 #[test]
