@@ -42,17 +42,26 @@ pub(crate) async fn get(
     let request = request.body(Full::default()).map_err(|e| e.to_string())?;
     let exchange = async {
         let response = client.request(request).await.map_err(|e| error_chain(&e))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| error_chain(&e))?;
-        Ok((status, body.to_bytes()))
+        read_all(response).await
     };
     tokio::time::timeout(timeout, exchange)
         .await
         .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
+}
+
+/// A response's status and whole body; errors rendered with their causes.
+pub(crate) async fn read_all<B>(response: http::Response<B>) -> Result<(StatusCode, Bytes), String>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error,
+{
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| error_chain(&e))?;
+    Ok((status, body.to_bytes()))
 }
 
 /// hyper's errors hide the useful part (e.g. "connection refused") in their sources.

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -109,13 +109,7 @@ impl Api {
             .send_request(request)
             .await
             .map_err(|e| error_chain(&e))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| error_chain(&e))?;
-        Ok((status, body.to_bytes()))
+        crate::client::read_all(response).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP building blocks shared by both directions: body type, errors, headers, upstream client.
 
+pub mod admission;
 pub mod authority;
 pub mod body;
 pub mod client;

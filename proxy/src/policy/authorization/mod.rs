@@ -19,14 +19,13 @@ mod metrics;
 pub use error::Forbidden;
 pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
 
+use crate::http::admission::{Admission, Admit};
 use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
+use crate::http::Request;
 use crate::identity::Peer;
 use crate::snapshot::Snapshot;
 use convoy_config::ProxyConfig;
-use futures_util::future::{ready, Either, Ready};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// What the policy of the sidecar's own service says of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +57,11 @@ pub fn decide(config: &ProxyConfig, caller: &Peer, method: &http::Method, path: 
 
 /// Refuses requests that the policy of the request's snapshot does not allow with
 /// [`ProxyError::Forbidden`]; passes the others on untouched.
+pub type Authorize<S> = Admit<AuthorizationCheck, S>;
+
+/// The [`Admission`] of [`Authorize`]: decides and counts.
 #[derive(Debug, Clone)]
-pub struct Authorize<S> {
-    inner: S,
+pub struct AuthorizationCheck {
     metrics: AuthorizationMetrics,
 }
 
@@ -80,33 +81,21 @@ impl AuthorizationLayer {
 impl<S> tower::Layer<S> for AuthorizationLayer {
     type Service = Authorize<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Authorize {
-            inner,
+        let check = AuthorizationCheck {
             metrics: self.metrics.clone(),
-        }
+        };
+        Admit::new(check, inner)
     }
 }
 
 /// The caller of requests that carry no [`Peer`]: nobody was proven.
 static UNAUTHENTICATED_PEER: Peer = Peer::Unauthenticated;
 
-impl<S> tower::Service<Request> for Authorize<S>
-where
-    S: tower::Service<Request, Response = Response, Error = ProxyError>,
-{
-    type Response = Response;
-    type Error = ProxyError;
-    // No box: the allowed path is the inner future itself.
-    type Future = Either<S::Future, Ready<Result<Response, ProxyError>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Admission for AuthorizationCheck {
+    fn admit(&self, request: &Request) -> Result<(), ProxyError> {
         // Only requests built outside a listener lack a snapshot; there is no policy to apply.
         let Some(snapshot) = request.extensions().get::<Arc<Snapshot>>() else {
-            return Either::Left(self.inner.call(request));
+            return Ok(());
         };
         let config = &snapshot.config;
         let caller = request
@@ -115,20 +104,19 @@ where
             .unwrap_or(&UNAUTHENTICATED_PEER);
         let path = request.uri().path();
         match decide(config, caller, request.method(), path) {
-            Decision::NoPolicy => Either::Left(self.inner.call(request)),
+            Decision::NoPolicy => Ok(()),
             Decision::Allow(index) => {
                 self.metrics.allowed(caller, index);
-                Either::Left(self.inner.call(request))
+                Ok(())
             }
             Decision::Deny => {
                 self.metrics.denied(caller);
-                let refused = Forbidden::no_rule(
+                Err(ProxyError::Forbidden(Forbidden::no_rule(
                     caller.clone(),
                     request.method().clone(),
                     path,
                     config.sidecar.service.clone(),
-                );
-                Either::Right(ready(Err(ProxyError::Forbidden(refused))))
+                )))
             }
         }
     }
@@ -138,6 +126,7 @@ where
 mod tests {
     use super::*;
     use crate::http::body;
+    use crate::http::Response;
     use crate::telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, SpiffeId};
     use http::Method;

@@ -21,20 +21,21 @@ pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
+use crate::http::admission::{Admission, Admit};
 use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
+use crate::http::Request;
 use crate::identity::Peer;
 use crate::server::ClientAddr;
 use crate::snapshot::Snapshot;
-use futures_util::future::{ready, Either, Ready};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// Refuses requests over the rate limits of the request's snapshot with
 /// [`ProxyError::RateLimited`]; passes the others on untouched.
+pub type RateLimit<S> = Admit<RateLimitCheck, S>;
+
+/// The [`Admission`] of [`RateLimit`]: the shared limiter state.
 #[derive(Debug, Clone)]
-pub struct RateLimit<S> {
-    inner: S,
+pub struct RateLimitCheck {
     limits: Arc<RateLimits>,
 }
 
@@ -54,47 +55,31 @@ impl RateLimitLayer {
 impl<S> tower::Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit {
-            inner,
+        let check = RateLimitCheck {
             limits: self.limits.clone(),
-        }
+        };
+        Admit::new(check, inner)
     }
 }
 
-impl<S> tower::Service<Request> for RateLimit<S>
-where
-    S: tower::Service<Request, Response = Response, Error = ProxyError>,
-{
-    type Response = Response;
-    type Error = ProxyError;
-    // No box: the admitted path is the inner future itself.
-    type Future = Either<S::Future, Ready<Result<Response, ProxyError>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let verdict = match request.extensions().get::<Arc<Snapshot>>() {
-            // Only requests built outside a listener lack one; there are no rules to apply.
-            None => Ok(()),
-            Some(snapshot) => {
-                let caller = Caller {
-                    identity: request.extensions().get::<Peer>().and_then(Peer::identity),
-                    ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
-                };
-                self.limits.check_caller_for(
-                    &snapshot.config,
-                    request.uri().path(),
-                    request.headers(),
-                    caller,
-                )
-            }
+impl Admission for RateLimitCheck {
+    fn admit(&self, request: &Request) -> Result<(), ProxyError> {
+        // Only requests built outside a listener lack a snapshot; there are no rules to apply.
+        let Some(snapshot) = request.extensions().get::<Arc<Snapshot>>() else {
+            return Ok(());
         };
-        match verdict {
-            Ok(()) => Either::Left(self.inner.call(request)),
-            Err(limited) => Either::Right(ready(Err(ProxyError::RateLimited(limited)))),
-        }
+        let caller = Caller {
+            identity: request.extensions().get::<Peer>().and_then(Peer::identity),
+            ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
+        };
+        self.limits
+            .check_caller_for(
+                &snapshot.config,
+                request.uri().path(),
+                request.headers(),
+                caller,
+            )
+            .map_err(ProxyError::RateLimited)
     }
 }
 
