@@ -1,11 +1,17 @@
 //! The validated model: every value here has been checked, so users never re-check it.
 
+mod gateway;
 mod names;
 mod policy;
 mod security;
 mod service;
 mod sidecar;
 
+pub use gateway::{
+    ApiKeyConsumer, AuthMethod, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayListener,
+    GatewayPath, GatewayRoute, HeaderEdits, JwtProvider, Rewrite, RouteAuth, RouteSet,
+    RouteSetMatch, ServerTls,
+};
 pub use names::ServiceName;
 pub use policy::*;
 pub use security::{Authorization, AuthorizationRule, MtlsMode, Principal};
@@ -20,6 +26,8 @@ use std::collections::BTreeMap;
 pub struct Mesh {
     /// Every service this configuration knows, by name.
     pub services: BTreeMap<ServiceName, Service>,
+    /// The gateways of the mesh, by name (a proxy run as gateway `<name>` serves one).
+    pub gateways: BTreeMap<ServiceName, Gateway>,
 }
 
 /// Everything one sidecar needs: who it is, where it listens, and the mesh it calls into.

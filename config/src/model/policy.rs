@@ -6,7 +6,10 @@ use super::service::serialize_duration;
 use serde::{Serialize, Serializer};
 use std::time::Duration;
 
-fn serialize_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_opt_duration<S: Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => serialize_duration(d, s),
         None => s.serialize_none(),

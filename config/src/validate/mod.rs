@@ -36,7 +36,10 @@ pub(crate) fn mesh(raw_services: &BTreeMap<String, raw::Service>) -> Result<Mesh
         services.insert(name.clone(), service(&path, name, raw)?);
     }
     // Routes refer to other services, so they are checked once every service is known.
-    let mut mesh = Mesh { services };
+    let mut mesh = Mesh {
+        services,
+        gateways: BTreeMap::new(),
+    };
     let mut routes = Vec::with_capacity(raw_services.len());
     for (name, raw) in raw_services {
         let path = format!("services.{name}");
