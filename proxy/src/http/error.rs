@@ -138,6 +138,41 @@ pub enum ProxyError {
         /// The status answered.
         status: StatusCode,
     },
+
+    // Gateway mode (`crate::gateway`).
+    /// No route set or route of the gateway takes the request.
+    #[error("no route: {reason}")]
+    NoGatewayRoute {
+        /// What did not match (`no route set matches /x`, `route set web has no route for GET /web/x`).
+        reason: String,
+    },
+    /// The request body is larger than the route's `max_body`.
+    #[error("payload too large: {what} exceeds the limit of {limit} bytes on route {route}")]
+    PayloadTooLarge {
+        /// `content-length 5000` or `body`.
+        what: String,
+        /// The route's limit.
+        limit: u64,
+        /// The route's name.
+        route: String,
+    },
+    /// The client did not prove who it is (missing or bad credential): 401 with `challenge` in
+    /// `WWW-Authenticate`.
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated {
+        /// Why (`no credential`, `token expired`, `unknown API key`); never the credential.
+        reason: String,
+        /// The `WWW-Authenticate` value(s).
+        challenge: Vec<HeaderValue>,
+    },
+    /// An authenticated consumer the route's `allow` list does not name.
+    #[error("forbidden: consumer {consumer} may not use route {route}")]
+    ConsumerForbidden {
+        /// The consumer.
+        consumer: String,
+        /// The route.
+        route: String,
+    },
 }
 
 impl ProxyError {
@@ -163,6 +198,10 @@ impl ProxyError {
             }
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::FaultAbort { status } => *status,
+            ProxyError::NoGatewayRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::ConsumerForbidden { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -193,8 +232,17 @@ impl ProxyError {
         if let ProxyError::RateLimited(limited) = &self {
             limited.add_headers(headers);
         }
-        if matches!(self, ProxyError::BadFraming { .. }) {
-            // The rest of the connection's bytes cannot be trusted to start a new request.
+        if let ProxyError::Unauthenticated { challenge, .. } = &self {
+            for value in challenge {
+                headers.append(header::WWW_AUTHENTICATE, value.clone());
+            }
+        }
+        if matches!(
+            self,
+            ProxyError::BadFraming { .. } | ProxyError::PayloadTooLarge { .. }
+        ) {
+            // The rest of the connection's bytes cannot be trusted to start a new request (or,
+            // for a body too large, are not worth reading).
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(addr) = self.endpoint() {

@@ -18,6 +18,7 @@ mod metrics;
 
 pub use error::RateLimited;
 pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
+pub(crate) use limiter::RuleLimiter;
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 

@@ -1,0 +1,1 @@
+//! Gateway listeners with TLS: certificates from files, re-read when they change.
