@@ -106,8 +106,17 @@ impl Step for CorsStep {
         state: Self::State,
         result: Result<Response, ProxyError>,
     ) -> Result<Response, ProxyError> {
-        let mut response = result?;
-        if let Some((cors, origin)) = state {
+        let Some((cors, origin)) = state else {
+            return result;
+        };
+        // The gateway's own answers get the headers too, so scripts can read why.
+        let mut response = result.unwrap_or_else(|error| {
+            let failure = crate::policy::classify::error(&error);
+            let mut response = error.into_response();
+            response.extensions_mut().insert(failure);
+            response
+        });
+        {
             let headers = response.headers_mut();
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
