@@ -77,18 +77,17 @@ pub(super) fn gateway(
     let mut route_names: Vec<(String, String)> = Vec::new();
     for (i, raw_set) in raw.route_sets.iter().enumerate() {
         let p = format!("{sets_path}[{i}]");
-        let set = route_set(&p, raw_set, &context, &mut route_names)?;
-        if let Some(j) = route_sets.iter().position(|s| s.name == set.name) {
+        if let Some(j) = route_sets.iter().position(|s| s.name == raw_set.name) {
             return Err(ConfigError::new(
                 ErrorKind::Conflict,
                 format!("{p}.name"),
                 format!(
                     "route set `{}` is already defined at {sets_path}[{j}]",
-                    set.name
+                    raw_set.name
                 ),
             ));
         }
-        route_sets.push(set);
+        route_sets.push(route_set(&p, raw_set, &context, &mut route_names)?);
     }
     Ok(Gateway {
         name,
