@@ -330,7 +330,7 @@ fn gateway_level_refusals() {
         ),
         (
             "    listeners: [{ address: \"127.0.0.1:1\" }]\n    api_keys:\n      - { name: a, key_sha256: abc }\n",
-            "mesh.yaml:10:32: gateways.edge.api_keys[0].key_sha256: must be the key's SHA-256 as 64 hex digits (`convoy-proxy hash-api-key` prints it)",
+            "mesh.yaml:10:32: gateways.edge.api_keys[0].key_sha256: must be the key's SHA-256 as 64 hex digits (`printf %s \"$KEY\" | sha256sum` prints it)",
         ),
     ];
     let mut wrong = Vec::new();
@@ -665,4 +665,41 @@ fn the_example_round_trips_through_the_wire_form() {
         mesh.gateways["edge"].jwt_providers[0].jwks,
         PathBuf::from("jwks.json")
     );
+}
+
+/// The `gateways` example of the README, and the errors it shows for misspellings of it.
+#[test]
+fn the_readme_example_validates_and_its_errors_are_as_shown() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Gateways: `gateways`").expect("the section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let errors_start = section.find("```text\n").unwrap() + "```text\n".len();
+    let shown: Vec<&str> = section
+        [errors_start..errors_start + section[errors_start..].find("```").unwrap()]
+        .lines()
+        .collect();
+    let services = "services:\n  orders: {}\n";
+    let parse = |yaml: &str| {
+        parse_mesh_files([
+            (Path::new("edge.yaml"), yaml),
+            (Path::new("services.yaml"), services),
+        ])
+    };
+    let source = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        source.mesh.gateways["edge"].route_sets[0].routes[0].name,
+        "orders"
+    );
+    let misspelt = [
+        yaml.replace("service: orders", "service: ordrs"),
+        yaml.replace("{ jwt: auth0 }", "{ jwt: auth1 }"),
+        yaml.replace("allow_credentials: false", "allow_credentials: true ")
+            .replace("[https://app.example.com]", "[\"*\"]"),
+    ];
+    let errors: Vec<String> = misspelt
+        .iter()
+        .map(|yaml| parse(yaml).unwrap_err().to_string())
+        .collect();
+    assert_eq!(errors, shown);
 }

@@ -172,7 +172,7 @@ fn sha256_hex(path: &str, text: &str) -> Result<[u8; 32]> {
     let bad = || {
         invalid(
             path,
-            "must be the key's SHA-256 as 64 hex digits (`convoy-proxy hash-api-key` prints it)",
+            "must be the key's SHA-256 as 64 hex digits (`printf %s \"$KEY\" | sha256sum` prints it)",
         )
     };
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
