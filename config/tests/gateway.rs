@@ -1,6 +1,9 @@
 //! `gateways`: the documented example is read as written, with defaults; every refusal names
 //! file, line, column and field.
 
+// Errors are made once per test; boxing them would only add unwrapping.
+#![allow(clippy::result_large_err)]
+
 use convoy_config::{
     decode_wire_mesh, parse_mesh_files, parse_proxy_config, AuthMethod, ConsumerKey, ErrorKind,
     Gateway, GatewayPath, HeaderMatch, ProxyConfig, Rewrite, RouteSetMatch, Sidecar,
@@ -53,8 +56,6 @@ gateways:
             rewrite: { replace_prefix: { from: /m, to: /api } }
 "#;
 
-// The error is made once per test; boxing it would only add unwrapping.
-#[allow(clippy::result_large_err)]
 fn parse(yaml: &str) -> Result<ProxyConfig, convoy_config::ConfigError> {
     parse_proxy_config(yaml, Path::new("conf/edge.yaml"))
 }
