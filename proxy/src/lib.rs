@@ -8,6 +8,7 @@ pub mod app;
 pub mod balance;
 pub mod cli;
 pub mod control;
+pub mod gateway;
 pub mod http;
 pub mod identity;
 pub mod inbound;

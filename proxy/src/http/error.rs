@@ -132,6 +132,11 @@ pub enum ProxyError {
     /// A rate limit refused the request.
     #[error("{0}")]
     RateLimited(#[from] crate::policy::rate_limit::RateLimited),
+    // --- Gateway authentication (helper B) ---
+    /// The gateway refused the request's credential (401) or its consumer (403).
+    #[error("{0}")]
+    Auth(#[from] crate::gateway::auth::AuthError),
+    // --- end gateway authentication ---
     /// Fault injection answered instead of the app.
     #[error("fault injected: abort with {}", .status.as_u16())]
     FaultAbort {
@@ -163,6 +168,7 @@ impl ProxyError {
             }
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::FaultAbort { status } => *status,
+            ProxyError::Auth(auth) => auth.status(), // gateway authentication (helper B)
         }
     }
 
@@ -192,6 +198,9 @@ impl ProxyError {
         headers.insert(X_CONVOY_ERROR, value);
         if let ProxyError::RateLimited(limited) = &self {
             limited.add_headers(headers);
+        }
+        if let ProxyError::Auth(auth) = &self {
+            auth.add_headers(headers); // gateway authentication (helper B): WWW-Authenticate
         }
         if matches!(self, ProxyError::BadFraming { .. }) {
             // The rest of the connection's bytes cannot be trusted to start a new request.
