@@ -4,8 +4,8 @@
 use crate::admin::{self, AdminState, BoundAddrs};
 use crate::cli::{Args, ControlPlaneUrl};
 use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
-use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
 use crate::gateway::{self, tls::GatewayTls};
+use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
 use crate::server::accept::InboundAccept;
 use crate::server::signals::Signals;
 use crate::server::{self, ConnectionAccept, Drain, HttpService};
@@ -280,9 +280,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
     let listen = start.config.sidecar.listen.clone();
     // Gateway mode: the gateway named like the sidecar's service; no app, no inbound or
     // outbound listener, no TCP services.
-    let gateway_name = args
-        .gateway
-        .then(|| start.config.sidecar.service.clone());
+    let gateway_name = args.gateway.then(|| start.config.sidecar.service.clone());
     if let Some(name) = &gateway_name {
         if start.control.is_none() && !start.config.mesh.gateways.contains_key(name) {
             return Err(AppError::NoGateway {
@@ -427,7 +425,6 @@ pub async fn run(args: Args) -> Result<(), AppError> {
             name.clone(),
             snapshot.clone(),
             metrics.registry(),
-            gateway::authn::default_factory(),
         ));
         let service = gateway::stack(
             state.clone(),

@@ -1,61 +1,26 @@
-//! The seam to authentication (`crate::gateway::auth`, written apart): the request path calls
-//! [`Authenticate::authenticate`] for routes with `auth`, and sets the consumer header from
-//! the consumer it returns.
-//!
-//! Until the authentication module is wired in ([`default_factory`]), a route with `auth`
-//! refuses every request with 401: the gateway fails closed.
+//! The authentication step: for routes with `auth`, [`super::auth::authenticate`] verifies the
+//! request's credential against the gateway's [`GatewayAuth`]; the verified consumer goes into
+//! the consumer header (Sanitize removed any the client sent) and into the metrics.
 
+use super::auth::{self, GatewayAuth};
 use super::runtime::Selection;
 use super::step::{Before, Step};
 use crate::http::error::ProxyError;
 use crate::http::Request;
-use convoy_config::{Gateway, RouteAuth};
-use http::{HeaderMap, HeaderValue};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-/// Verifies a request's credentials for a route.
-pub trait Authenticate: Send + Sync {
-    /// The consumer (API key name or JWT subject) the credentials in `headers` prove, allowed
-    /// on `route` by `auth`; else [`ProxyError::Unauthenticated`] (401) or
-    /// [`ProxyError::ConsumerForbidden`] (403).
-    fn authenticate(
-        &self,
-        auth: &RouteAuth,
-        route: &str,
-        headers: &HeaderMap,
-        now: SystemTime,
-    ) -> Result<String, ProxyError>;
-}
+/// How often JWKS files are checked for changes.
+pub const JWKS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Builds a gateway's authentication state from its configuration.
-pub type Factory = Arc<dyn Fn(&Gateway) -> Arc<dyn Authenticate> + Send + Sync>;
-
-/// The authentication the gateway runs with.
-pub fn default_factory() -> Factory {
-    Arc::new(|_gateway: &Gateway| refuse_all())
-}
-
-/// Refuses every credential (no authentication module, or no gateway).
-pub fn refuse_all() -> Arc<dyn Authenticate> {
-    Arc::new(RefuseAll)
-}
-
-struct RefuseAll;
-
-impl Authenticate for RefuseAll {
-    fn authenticate(
-        &self,
-        _: &RouteAuth,
-        _: &str,
-        _: &HeaderMap,
-        _: SystemTime,
-    ) -> Result<String, ProxyError> {
-        Err(ProxyError::Unauthenticated {
-            reason: "no authentication configured on this gateway".into(),
-            challenge: Vec::new(),
-        })
+/// The authentication state of a gateway, with its JWKS files watched while it is in use.
+pub fn start(gateway: &convoy_config::Gateway) -> Arc<GatewayAuth> {
+    let auth = Arc::new(GatewayAuth::new(gateway));
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Ends once the state is dropped (a new configuration built a new one).
+        drop(auth.spawn_reloader(JWKS_RELOAD_INTERVAL));
     }
+    auth
 }
 
 /// Request extension: the consumer the request was authenticated as, for metrics (set once
@@ -77,31 +42,23 @@ impl Step for Authentication {
         let Some(route) = selection.route() else {
             return Before::Continue(request, ());
         };
-        let Some(auth) = &route.config.auth else {
-            return Before::Continue(request, ());
-        };
-        match selection.gateway.auth.authenticate(
-            auth,
-            &route.config.name,
+        match auth::authenticate(
+            &route.config,
+            &selection.gateway.auth,
             request.headers(),
             SystemTime::now(),
         ) {
-            Ok(consumer) => {
-                let Ok(value) = HeaderValue::from_str(&consumer) else {
-                    return Before::Refuse(ProxyError::Unauthenticated {
-                        reason: "the consumer name cannot be sent in a header".into(),
-                        challenge: Vec::new(),
-                    });
-                };
+            Ok(None) => Before::Continue(request, ()),
+            Ok(Some(consumer)) => {
                 request
                     .headers_mut()
-                    .insert(selection.consumer_header(), value);
+                    .insert(selection.consumer_header(), consumer.header_value());
                 if let Some(cell) = request.extensions().get::<ConsumerCell>() {
-                    let _ = cell.0.set(consumer);
+                    let _ = cell.0.set(consumer.name);
                 }
                 Before::Continue(request, ())
             }
-            Err(error) => Before::Refuse(error),
+            Err(error) => Before::Refuse(ProxyError::Auth(error)),
         }
     }
 }

@@ -50,7 +50,11 @@ fn preflight(cors: &Cors, request: &Request, origin: HeaderValue) -> Response {
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|h| !h.is_empty())
-        .all(|h| cors.allow_headers.iter().any(|a| a.as_str().eq_ignore_ascii_case(h)));
+        .all(|h| {
+            cors.allow_headers
+                .iter()
+                .any(|a| a.as_str().eq_ignore_ascii_case(h))
+        });
     let Some(origin) = allowed_origin(cors, &origin).filter(|_| method_ok && headers_ok) else {
         return response;
     };

@@ -257,11 +257,8 @@ impl Step for Dispatch {
         let name = route.config.service.as_str();
         let service = snapshot.service(name).cloned();
         if let Some(service) = &service {
-            let (index, backend_name) = crate::outbound::select(
-                &service.config,
-                request.uri().path(),
-                request.headers(),
-            );
+            let (index, backend_name) =
+                crate::outbound::select(&service.config, request.uri().path(), request.headers());
             let backend = snapshot
                 .service(backend_name.as_str())
                 .unwrap_or(service)

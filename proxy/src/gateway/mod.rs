@@ -4,6 +4,7 @@
 //! mesh service through the outbound calls, so the service's resilience policies and mutual
 //! TLS with the gateway's identity apply.
 
+pub mod auth;
 pub mod authn;
 pub mod cors;
 pub mod layers;

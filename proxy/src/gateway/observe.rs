@@ -103,9 +103,7 @@ where
         Box::pin(future.map(move |result| {
             let Ok(response) = result;
             let elapsed = started.elapsed();
-            let gateway = selection
-                .as_ref()
-                .map_or("", |s| s.gateway.name.as_str());
+            let gateway = selection.as_ref().map_or("", |s| s.gateway.name.as_str());
             let route_set = selection
                 .as_ref()
                 .and_then(Selection::route_set)

@@ -1,7 +1,8 @@
 //! The gateway's view of one snapshot: its route sets and routes, compiled, with the state
 //! that outlives a configuration change (rate limiters, retry budgets) carried over.
 
-use super::authn::{self, Authenticate};
+use super::auth::GatewayAuth;
+use super::authn;
 use crate::http::authority;
 use crate::outbound::CallPolicy;
 use crate::policy::rate_limit::{RateLimitMetrics, RuleLimiter};
@@ -53,7 +54,7 @@ pub struct GatewayRuntime {
     /// Route sets, in order.
     pub route_sets: Vec<RouteSetRuntime>,
     /// Authentication state (API keys, JWKS).
-    pub auth: Arc<dyn Authenticate>,
+    pub auth: Arc<GatewayAuth>,
 }
 
 impl std::fmt::Debug for GatewayRuntime {
@@ -104,7 +105,6 @@ pub struct GatewayState {
     current: ArcSwapOption<GatewayRuntime>,
     rebuilding: Mutex<()>,
     rate_metrics: RateLimitMetrics,
-    authenticator: authn::Factory,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -121,7 +121,6 @@ impl GatewayState {
         name: ServiceName,
         snapshot: Arc<ArcSwap<Snapshot>>,
         registry: &prometheus::Registry,
-        authenticator: authn::Factory,
     ) -> Self {
         GatewayState {
             name,
@@ -129,7 +128,6 @@ impl GatewayState {
             current: ArcSwapOption::empty(),
             rebuilding: Mutex::new(()),
             rate_metrics: RateLimitMetrics::new(registry),
-            authenticator,
         }
     }
 
@@ -163,8 +161,8 @@ impl GatewayState {
         let auth = match (&config, previous) {
             // The same configuration keeps its authentication state (loaded key sets).
             (Some(c), Some(p)) if p.config.as_ref() == Some(c) => p.auth.clone(),
-            (Some(c), _) => (self.authenticator)(c),
-            (None, _) => authn::refuse_all(),
+            (Some(c), _) => authn::start(c),
+            (None, _) => Arc::new(GatewayAuth::new(&empty_gateway(&self.name))),
         };
         let route_sets = config
             .as_ref()
@@ -285,6 +283,18 @@ impl GatewayState {
                 }
             }
         }
+    }
+}
+
+/// A gateway with nothing configured (the snapshot defines none of this name).
+fn empty_gateway(name: &ServiceName) -> Gateway {
+    Gateway {
+        name: name.clone(),
+        listeners: Vec::new(),
+        api_keys: Vec::new(),
+        jwt_providers: Vec::new(),
+        consumer_header: http::HeaderName::from_static(Gateway::DEFAULT_CONSUMER_HEADER),
+        route_sets: Vec::new(),
     }
 }
 

@@ -6,8 +6,8 @@ use crate::http::body;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{
-    parse_proxy_config, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayPath,
-    GatewayRoute, HeaderEdits, HeaderMatch, Rewrite, RouteSet, RouteSetMatch, ServiceName,
+    parse_proxy_config, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayPath, GatewayRoute,
+    HeaderEdits, HeaderMatch, Rewrite, RouteSet, RouteSetMatch, ServiceName,
 };
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
@@ -23,29 +23,31 @@ async fn upstream() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let answer = hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
-                let (parts, incoming) = request.into_parts();
-                let length = incoming
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes().len())
-                    .unwrap_or(0);
-                let mut response = http::Response::new(body::empty());
-                let h = response.headers_mut();
-                h.insert("x-seen-path", parts.uri.path().parse().unwrap());
-                h.insert("x-seen-length", length.into());
-                h.insert("server", "upstream".parse().unwrap());
-                for name in ["host", "x-convoy-consumer", "x-from", "cookie"] {
-                    if let Some(v) = parts.headers.get(name) {
-                        h.insert(
-                            http::HeaderName::from_bytes(format!("x-seen-{name}").as_bytes())
-                                .unwrap(),
-                            v.clone(),
-                        );
+            let answer = hyper::service::service_fn(
+                |request: http::Request<hyper::body::Incoming>| async move {
+                    let (parts, incoming) = request.into_parts();
+                    let length = incoming
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes().len())
+                        .unwrap_or(0);
+                    let mut response = http::Response::new(body::empty());
+                    let h = response.headers_mut();
+                    h.insert("x-seen-path", parts.uri.path().parse().unwrap());
+                    h.insert("x-seen-length", length.into());
+                    h.insert("server", "upstream".parse().unwrap());
+                    for name in ["host", "x-convoy-consumer", "x-from", "cookie"] {
+                        if let Some(v) = parts.headers.get(name) {
+                            h.insert(
+                                http::HeaderName::from_bytes(format!("x-seen-{name}").as_bytes())
+                                    .unwrap(),
+                                v.clone(),
+                            );
+                        }
                     }
-                }
-                Ok::<_, std::convert::Infallible>(response)
-            });
+                    Ok::<_, std::convert::Infallible>(response)
+                },
+            );
             tokio::spawn(async move {
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), answer)
@@ -76,25 +78,40 @@ fn route(name: &str, path: GatewayPath, service: &str) -> GatewayRoute {
 }
 
 fn gateway() -> Gateway {
-    let mut orders = route("orders", GatewayPath::Prefix("/web/orders".into()), "orders");
+    let mut orders = route(
+        "orders",
+        GatewayPath::Prefix("/web/orders".into()),
+        "orders",
+    );
     orders.rewrite = Some(Rewrite::StripPrefix("/web".into()));
     orders.request_headers = HeaderEdits {
         add: vec![("x-from".parse().unwrap(), "gateway".parse().unwrap())],
         remove: vec!["cookie".parse().unwrap()],
     };
     orders.response_headers = HeaderEdits {
-        add: vec![("cache-control".parse().unwrap(), "no-store".parse().unwrap())],
+        add: vec![(
+            "cache-control".parse().unwrap(),
+            "no-store".parse().unwrap(),
+        )],
         remove: vec!["server".parse().unwrap()],
     };
     orders.max_body_bytes = 10;
     orders.methods = vec![Method::GET, Method::POST];
-    let mut limited = route("limited", GatewayPath::Exact("/web/limited".into()), "orders");
+    let mut limited = route(
+        "limited",
+        GatewayPath::Exact("/web/limited".into()),
+        "orders",
+    );
     limited.rate_limit = Some(ConsumerRateLimit {
         requests_per_second: 1,
         burst: 1,
         per: ConsumerKey::Consumer,
     });
-    let mut secret = route("secret", GatewayPath::Prefix("/web/secret".into()), "orders");
+    let mut secret = route(
+        "secret",
+        GatewayPath::Prefix("/web/secret".into()),
+        "orders",
+    );
     secret.auth = Some(convoy_config::RouteAuth {
         methods: vec![convoy_config::AuthMethod::ApiKey {
             header: "x-api-key".parse().unwrap(),
@@ -161,7 +178,6 @@ async fn stack_for(gateway: Gateway) -> BoxCloneService<Request, Response, Infal
         ServiceName::new("edge").unwrap(),
         snapshot,
         metrics.registry(),
-        authn::default_factory(),
     ));
     let gateway_metrics = GatewayMetrics::new(metrics.registry());
     stack(state, &Limits::default(), &metrics, gateway_metrics)
@@ -214,7 +230,11 @@ async fn routes_rewrite_and_edit_headers_by_route_set() {
     assert_eq!(header(&ok, "x-seen-host"), "orders");
     assert_eq!(header(&ok, "x-seen-x-from"), "gateway");
     assert_eq!(header(&ok, "x-seen-cookie"), "");
-    assert_eq!(header(&ok, "x-seen-x-convoy-consumer"), "", "forged consumer");
+    assert_eq!(
+        header(&ok, "x-seen-x-convoy-consumer"),
+        "",
+        "forged consumer"
+    );
     assert_eq!(header(&ok, "cache-control"), "no-store");
     assert_eq!(header(&ok, "server"), "");
 
@@ -274,7 +294,10 @@ async fn cors_preflights_are_answered_and_responses_get_the_headers() {
         header(&preflight, "access-control-allow-origin"),
         "https://app.example.com"
     );
-    assert_eq!(header(&preflight, "access-control-allow-methods"), "GET, POST");
+    assert_eq!(
+        header(&preflight, "access-control-allow-methods"),
+        "GET, POST"
+    );
     assert_eq!(header(&preflight, "access-control-max-age"), "600");
     let evil = send(
         &stack,
@@ -301,7 +324,10 @@ async fn cors_preflights_are_answered_and_responses_get_the_headers() {
         header(&simple, "access-control-allow-origin"),
         "https://app.example.com"
     );
-    assert_eq!(header(&simple, "access-control-expose-headers"), "x-seen-path");
+    assert_eq!(
+        header(&simple, "access-control-expose-headers"),
+        "x-seen-path"
+    );
 }
 
 #[tokio::test]
@@ -331,9 +357,9 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         "payload too large: content-length 11 exceeds the limit of 10 bytes on route orders"
     );
     // A streamed body (no content-length) that goes over.
-    let chunks = futures_util::stream::iter(
-        (0..4).map(|_| Ok::<_, crate::http::BoxError>(http_body::Frame::data(bytes::Bytes::from_static(b"12345")))),
-    );
+    let chunks = futures_util::stream::iter((0..4).map(|_| {
+        Ok::<_, crate::http::BoxError>(http_body::Frame::data(bytes::Bytes::from_static(b"12345")))
+    }));
     let streamed = body::boxed(http_body_util::StreamBody::new(chunks));
     let streamed = send(&stack, Method::POST, "/web/orders", &[], streamed).await;
     assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -370,7 +396,7 @@ async fn rate_limits_count_consumers_apart_and_answer_429() {
 }
 
 #[tokio::test]
-async fn routes_with_auth_fail_closed_without_an_authenticator() {
+async fn an_unknown_api_key_is_refused_with_401() {
     let stack = stack_for(gateway()).await;
     let refused = send(
         &stack,

@@ -99,7 +99,12 @@ pub struct GatewayTls {
 fn modified(files: &ServerTls) -> Option<(SystemTime, SystemTime, u64, u64)> {
     let cert = std::fs::metadata(&files.certificate).ok()?;
     let key = std::fs::metadata(&files.key).ok()?;
-    Some((cert.modified().ok()?, key.modified().ok()?, cert.len(), key.len()))
+    Some((
+        cert.modified().ok()?,
+        key.modified().ok()?,
+        cert.len(),
+        key.len(),
+    ))
 }
 
 impl GatewayTls {

@@ -132,6 +132,11 @@ pub enum ProxyError {
     /// A rate limit refused the request.
     #[error("{0}")]
     RateLimited(#[from] crate::policy::rate_limit::RateLimited),
+    // --- Gateway authentication (helper B) ---
+    /// The gateway refused the request's credential (401) or its consumer (403).
+    #[error("{0}")]
+    Auth(#[from] crate::gateway::auth::AuthError),
+    // --- end gateway authentication ---
     /// Fault injection answered instead of the app.
     #[error("fault injected: abort with {}", .status.as_u16())]
     FaultAbort {
@@ -154,23 +159,6 @@ pub enum ProxyError {
         /// The route's limit.
         limit: u64,
         /// The route's name.
-        route: String,
-    },
-    /// The client did not prove who it is (missing or bad credential): 401 with `challenge` in
-    /// `WWW-Authenticate`.
-    #[error("unauthenticated: {reason}")]
-    Unauthenticated {
-        /// Why (`no credential`, `token expired`, `unknown API key`); never the credential.
-        reason: String,
-        /// The `WWW-Authenticate` value(s).
-        challenge: Vec<HeaderValue>,
-    },
-    /// An authenticated consumer the route's `allow` list does not name.
-    #[error("forbidden: consumer {consumer} may not use route {route}")]
-    ConsumerForbidden {
-        /// The consumer.
-        consumer: String,
-        /// The route.
         route: String,
     },
 }
@@ -200,8 +188,7 @@ impl ProxyError {
             ProxyError::FaultAbort { status } => *status,
             ProxyError::NoGatewayRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ProxyError::ConsumerForbidden { .. } => StatusCode::FORBIDDEN,
+            ProxyError::Auth(auth) => auth.status(), // gateway authentication (helper B)
         }
     }
 
@@ -232,10 +219,8 @@ impl ProxyError {
         if let ProxyError::RateLimited(limited) = &self {
             limited.add_headers(headers);
         }
-        if let ProxyError::Unauthenticated { challenge, .. } = &self {
-            for value in challenge {
-                headers.append(header::WWW_AUTHENTICATE, value.clone());
-            }
+        if let ProxyError::Auth(auth) = &self {
+            auth.add_headers(headers); // gateway authentication (helper B): WWW-Authenticate
         }
         if matches!(
             self,
