@@ -18,15 +18,18 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What `--bound-addrs-file` reports.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BoundAddrs {
-    /// The outbound listener.
-    pub outbound: SocketAddr,
-    /// The inbound listener.
-    pub inbound: SocketAddr,
+    /// The outbound listener (`None` for a gateway).
+    pub outbound: Option<SocketAddr>,
+    /// The inbound listener (`None` for a gateway).
+    pub inbound: Option<SocketAddr>,
     /// The admin listener.
     pub admin: SocketAddr,
     /// TCP service listeners, by service name.
     #[serde(default)]
     pub tcp: BTreeMap<String, SocketAddr>,
+    /// Gateway listeners (`--gateway`), in the order configured.
+    #[serde(default)]
+    pub gateway: Vec<SocketAddr>,
 }
 
 /// Options for starting a proxy; see [`Proxy::builder`] and [`Proxy::with_control_plane`].
@@ -249,12 +252,16 @@ impl Proxy {
 
     /// The outbound listener (the local app calls other services here).
     pub fn outbound(&self) -> SocketAddr {
-        self.addrs().outbound
+        self.addrs()
+            .outbound
+            .expect("a sidecar has an outbound listener")
     }
 
     /// The inbound listener (other sidecars call the local app here).
     pub fn inbound(&self) -> SocketAddr {
-        self.addrs().inbound
+        self.addrs()
+            .inbound
+            .expect("a sidecar has an inbound listener")
     }
 
     /// The admin listener.
