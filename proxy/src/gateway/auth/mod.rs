@@ -258,7 +258,7 @@ pub fn authenticate(
     };
     let consumer = verify(route_auth, auth, headers, now)?;
     if let Some(allow) = &route_auth.allow {
-        if !allow.iter().any(|name| *name == consumer.name) {
+        if !allow.contains(&consumer.name) {
             return Err(AuthError::Forbidden {
                 consumer: consumer.name,
                 route: route.name.clone(),
