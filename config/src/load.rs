@@ -45,10 +45,18 @@ pub(crate) fn too_large(len: usize) -> ConfigError {
 }
 
 /// Parses and validates a sidecar's configuration from YAML text; `file` names it in errors.
+///
+/// Relative file paths of gateways (certificates, keys, JWKS) are made relative to `file`'s
+/// directory.
 pub fn parse_proxy_config(text: &str, file: &Path) -> Result<ProxyConfig, ConfigError> {
-    parse_document(text)
+    let mut config = parse_document(text)
         .and_then(validate::proxy_config)
-        .map_err(|e| locate(e, file, text))
+        .map_err(|e| locate(e, file, text))?;
+    let dir = file.parent().unwrap_or(Path::new(""));
+    for gateway in config.mesh.gateways.values_mut() {
+        gateway.resolve_paths(dir);
+    }
+    Ok(config)
 }
 
 /// Names `file` in `error` and, if it has no position yet, finds its field's in `text`.

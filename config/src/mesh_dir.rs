@@ -1,8 +1,8 @@
 //! A mesh read from a directory of YAML files (the control plane's input), and the wire form
 //! in which the control plane sends it to sidecars.
 //!
-//! Each file may hold `services:`; a service is defined in exactly one file, and routes may
-//! refer to services of any file. Errors name the file, line and column of the service that is
+//! Each file may hold `services:` and `gateways:`; a service or gateway is defined in exactly
+//! one file, and routes (of services and gateways) may refer to services of any file. Errors name the file, line and column of the service that is
 //! wrong. The wire form is the merged raw document as JSON, validated again by each sidecar
 //! with the very same rules, so a sidecar never applies what the model would refuse.
 
@@ -24,6 +24,7 @@ pub struct MeshSource {
     /// The files it was read from, in order.
     pub files: Vec<PathBuf>,
     raw: BTreeMap<String, raw::Service>,
+    raw_gateways: BTreeMap<String, raw::Gateway>,
 }
 
 impl MeshSource {
@@ -39,12 +40,21 @@ impl MeshSource {
                 }
             }
         }
-        serde_json::to_vec(&WireMesh { services }).expect("raw shapes always serialize")
+        serde_json::to_vec(&WireMesh {
+            services,
+            gateways: self.raw_gateways.clone(),
+        })
+        .expect("raw shapes always serialize")
     }
 
     /// Whether `name` is a service of the YAML.
     pub fn defines(&self, name: &str) -> bool {
         self.raw.contains_key(name)
+    }
+
+    /// Whether `name` is a gateway of the YAML.
+    pub fn defines_gateway(&self, name: &str) -> bool {
+        self.raw_gateways.contains_key(name)
     }
 }
 
@@ -56,6 +66,9 @@ fn empty_service() -> raw::Service {
 #[serde(deny_unknown_fields)]
 struct WireMesh {
     services: BTreeMap<String, raw::Service>,
+    /// Left out when empty, so a mesh without gateways has the same wire form as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    gateways: BTreeMap<String, raw::Gateway>,
 }
 
 /// Validates a mesh received from the control plane.
@@ -65,7 +78,7 @@ pub fn decode_wire_mesh(bytes: &[u8]) -> Result<Mesh, ConfigError> {
         error.file = PathBuf::from(WIRE_SOURCE);
         error
     })?;
-    validate::mesh(&wire.services).map_err(|mut e| {
+    validate::mesh(&wire.services, &wire.gateways).map_err(|mut e| {
         e.file = PathBuf::from(WIRE_SOURCE);
         e
     })
@@ -134,7 +147,9 @@ pub fn parse_mesh_files<'a>(
 ) -> Result<MeshSource, ConfigError> {
     let files: Vec<(&Path, &str)> = files.into_iter().collect();
     let mut raw: BTreeMap<String, raw::Service> = BTreeMap::new();
+    let mut raw_gateways: BTreeMap<String, raw::Gateway> = BTreeMap::new();
     let mut origin: BTreeMap<String, usize> = BTreeMap::new();
+    let mut gateway_origin: BTreeMap<String, usize> = BTreeMap::new();
     for (index, (file, text)) in files.iter().enumerate() {
         let document = parse_document(text).map_err(|e| locate(e, file, text))?;
         if document.sidecar.is_some() {
@@ -162,15 +177,38 @@ pub fn parse_mesh_files<'a>(
             origin.insert(name.clone(), index);
             raw.insert(name, service);
         }
+        for (name, gateway) in document.gateways {
+            if let Some(first) = gateway_origin.get(&name) {
+                let error = ConfigError::new(
+                    ErrorKind::Conflict,
+                    format!("gateways.{name}"),
+                    format!(
+                        "gateway `{name}` is already defined in {}",
+                        files[*first].0.display()
+                    ),
+                )
+                .at_key();
+                return Err(locate(error, file, text));
+            }
+            gateway_origin.insert(name.clone(), index);
+            raw_gateways.insert(name, gateway);
+        }
     }
-    let mesh = validate::mesh(&raw).map_err(|e| {
-        // The error's path starts with `services.<name>`: point at the file defining it.
-        let service = e
-            .path
-            .strip_prefix("services.")
-            .and_then(|rest| rest.split(['.', '[']).next())
-            .unwrap_or("");
-        let index = origin.get(service).copied().unwrap_or(0);
+    let mesh = validate::mesh(&raw, &raw_gateways).map_err(|e| {
+        // The error's path starts with `services.<name>` or `gateways.<name>`: point at the
+        // file defining it.
+        let named = |section: &str| {
+            e.path
+                .strip_prefix(section)
+                .and_then(|rest| rest.split(['.', '[']).next())
+        };
+        let index = match (named("services."), named("gateways.")) {
+            (Some(service), _) => origin.get(service),
+            (_, Some(gateway)) => gateway_origin.get(gateway),
+            _ => None,
+        }
+        .copied()
+        .unwrap_or(0);
         let (file, text) = files.get(index).copied().unwrap_or((Path::new(""), ""));
         locate(e, file, text)
     })?;
@@ -178,6 +216,7 @@ pub fn parse_mesh_files<'a>(
         mesh,
         files: files.iter().map(|(f, _)| f.to_path_buf()).collect(),
         raw,
+        raw_gateways,
     })
 }
 

@@ -13,13 +13,16 @@ pub(crate) struct Document {
     pub(crate) sidecar: Option<Sidecar>,
     #[serde(default)]
     pub(crate) services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub(crate) gateways: BTreeMap<String, Gateway>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sidecar {
     pub(crate) service: String,
-    pub(crate) app: String,
+    /// Required, except in the own file of a gateway (a proxy run as one has no app).
+    pub(crate) app: Option<String>,
     pub(crate) app_protocol: Option<String>,
     pub(crate) listen: Option<Listen>,
     pub(crate) limits: Option<Limits>,
@@ -244,4 +247,202 @@ impl<'de> Deserialize<'de> for AllowEntry {
         }
         deserializer.deserialize_any(Entry)
     }
+}
+
+/// A gateway (`gateways.<name>`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Gateway {
+    #[serde(default)]
+    pub(crate) listeners: Vec<GatewayListener>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) consumer_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) api_keys: Vec<ApiKey>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) jwt_providers: Vec<JwtProvider>,
+    #[serde(default)]
+    pub(crate) route_sets: Vec<RouteSet>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayListener {
+    pub(crate) address: String,
+    pub(crate) tls: Option<ServerTls>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerTls {
+    pub(crate) certificate: String,
+    pub(crate) key: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiKey {
+    pub(crate) name: String,
+    pub(crate) key_sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JwtProvider {
+    pub(crate) name: String,
+    pub(crate) jwks: String,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) clock_skew: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSet {
+    pub(crate) name: String,
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<RouteSetMatch>,
+    pub(crate) cors: Option<Cors>,
+    #[serde(default)]
+    pub(crate) routes: Vec<GatewayRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSetMatch {
+    pub(crate) path_prefix: Option<String>,
+    pub(crate) header: Option<NameValue>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NameValue {
+    pub(crate) name: String,
+    pub(crate) value: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Cors {
+    pub(crate) allow_origins: Vec<String>,
+    pub(crate) allow_methods: Option<Vec<String>>,
+    pub(crate) allow_headers: Option<Vec<String>>,
+    pub(crate) expose_headers: Option<Vec<String>>,
+    pub(crate) max_age: Option<String>,
+    pub(crate) allow_credentials: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayRoute {
+    pub(crate) name: Option<String>,
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<GatewayRouteMatch>,
+    pub(crate) service: String,
+    pub(crate) rewrite: Option<Rewrite>,
+    pub(crate) request_headers: Option<HeaderEdits>,
+    pub(crate) response_headers: Option<HeaderEdits>,
+    pub(crate) max_body: Option<ByteSize>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) retry: Option<Retry>,
+    pub(crate) auth: Option<RouteAuth>,
+    pub(crate) rate_limit: Option<ConsumerRateLimit>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayRouteMatch {
+    pub(crate) host: Option<String>,
+    pub(crate) path_prefix: Option<String>,
+    pub(crate) path_exact: Option<String>,
+    pub(crate) path_regex: Option<String>,
+    pub(crate) methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rewrite {
+    pub(crate) strip_prefix: Option<String>,
+    pub(crate) replace_prefix: Option<ReplacePrefix>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplacePrefix {
+    pub(crate) from: String,
+    pub(crate) to: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeaderEdits {
+    #[serde(default)]
+    pub(crate) add: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteAuth {
+    pub(crate) methods: Vec<AuthMethod>,
+    pub(crate) allow: Option<Vec<String>>,
+}
+
+/// A credential kind: the word `api_key` (default header), or `{ api_key: { header: h } }`, or
+/// `{ jwt: provider }`.
+///
+/// Deserialized by hand rather than `untagged`, so that errors inside the map are reported as
+/// they are, at their field.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum AuthMethod {
+    Word(String),
+    Map(AuthMethodMap),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthMethodMap {
+    pub(crate) api_key: Option<ApiKeyMethod>,
+    pub(crate) jwt: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiKeyMethod {
+    pub(crate) header: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for AuthMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Method;
+        impl<'de> de::Visitor<'de> for Method {
+            type Value = AuthMethod;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("api_key, { api_key: { header: x-api-key } } or { jwt: <provider> }")
+            }
+
+            fn visit_str<E: de::Error>(self, word: &str) -> Result<AuthMethod, E> {
+                Ok(AuthMethod::Word(word.to_owned()))
+            }
+
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<AuthMethod, M::Error> {
+                AuthMethodMap::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(AuthMethod::Map)
+            }
+        }
+        deserializer.deserialize_any(Method)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsumerRateLimit {
+    pub(crate) requests_per_second: u64,
+    pub(crate) burst: Option<u64>,
+    pub(crate) per: Option<String>,
 }

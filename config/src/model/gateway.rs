@@ -10,7 +10,7 @@ use super::service::HeaderMatch;
 use super::ServiceName;
 use serde::{Serialize, Serializer};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One gateway.
@@ -272,6 +272,34 @@ impl Gateway {
     pub const DEFAULT_CONSUMER_HEADER: &'static str = "x-convoy-consumer";
     /// The default [`GatewayRoute::max_body_bytes`] (1 MiB).
     pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+    /// Makes the relative file paths (listener certificates and keys, JWKS files) relative to
+    /// `dir` instead. Loading a sidecar's own file does this with the file's directory; paths
+    /// from the control plane are kept as written (relative to the gateway's working directory).
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        for tls in self.listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
+            resolve(&mut tls.certificate);
+            resolve(&mut tls.key);
+        }
+        for provider in &mut self.jwt_providers {
+            resolve(&mut provider.jwks);
+        }
+    }
+}
+
+impl JwtProvider {
+    /// The default [`JwtProvider::clock_skew`] (60 s).
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+}
+
+impl Cors {
+    /// The default [`Cors::max_age`] (10 min).
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 }
 
 fn serialize_header_name<S: Serializer>(h: &http::HeaderName, s: S) -> Result<S::Ok, S::Error> {

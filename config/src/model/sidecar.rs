@@ -22,6 +22,13 @@ pub struct Sidecar {
     pub limits: Limits,
 }
 
+impl Sidecar {
+    /// The `app` of a gateway's own file that leaves `app` out (`0.0.0.0:0`): a proxy run as a
+    /// gateway has no local app and never connects there.
+    pub const NO_APP: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+}
+
 /// The HTTP version used to reach the local app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,6 +6,7 @@ use crate::raw;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+mod gateway;
 mod policy;
 mod primitives;
 mod security;
@@ -14,7 +15,7 @@ use primitives::*;
 
 /// Validates a whole proxy configuration file.
 pub(crate) fn proxy_config(doc: raw::Document) -> Result<ProxyConfig> {
-    let mesh = mesh(&doc.services)?;
+    let mesh = mesh(&doc.services, &doc.gateways)?;
     let raw_sidecar = doc.sidecar.ok_or_else(|| {
         ConfigError::new(
             ErrorKind::MissingField,
@@ -27,8 +28,11 @@ pub(crate) fn proxy_config(doc: raw::Document) -> Result<ProxyConfig> {
     Ok(ProxyConfig { sidecar, mesh })
 }
 
-/// Validates the services of a mesh as one (routes may refer to any of them).
-pub(crate) fn mesh(raw_services: &BTreeMap<String, raw::Service>) -> Result<Mesh> {
+/// Validates the services and gateways of a mesh as one (routes may refer to any service).
+pub(crate) fn mesh(
+    raw_services: &BTreeMap<String, raw::Service>,
+    raw_gateways: &BTreeMap<String, raw::Gateway>,
+) -> Result<Mesh> {
     let mut services = BTreeMap::new();
     for (name, raw) in raw_services {
         let path = format!("services.{name}");
@@ -58,6 +62,13 @@ pub(crate) fn mesh(raw_services: &BTreeMap<String, raw::Service>) -> Result<Mesh
         if let Some(service) = mesh.services.get_mut(name.as_str()) {
             service.routes = service_routes;
         }
+    }
+    // Gateway routes send to services: checked once every service is known.
+    for (name, raw) in raw_gateways {
+        let path = format!("gateways.{name}");
+        let name = service_name(&path, name).map_err(ConfigError::at_key)?;
+        let gateway = gateway::gateway(&path, name.clone(), raw, &mesh)?;
+        mesh.gateways.insert(name, gateway);
     }
     Ok(mesh)
 }
@@ -294,7 +305,18 @@ fn url_path(path: &str, text: &str) -> Result<String> {
 
 fn sidecar(raw: &raw::Sidecar, mesh: &Mesh) -> Result<Sidecar> {
     let service = service_name("sidecar.service", &raw.service)?;
-    let app = socket_addr("sidecar.app", &raw.app)?;
+    let app = match &raw.app {
+        Some(text) => socket_addr("sidecar.app", text)?,
+        // A proxy run as a gateway has no app.
+        None if mesh.gateways.contains_key(service.as_str()) => Sidecar::NO_APP,
+        None => {
+            return Err(ConfigError::new(
+                ErrorKind::MissingField,
+                "sidecar",
+                "missing field `app` (the local app's address; only a gateway's own file, whose `sidecar.service` names one of its `gateways`, may leave it out)",
+            ))
+        }
+    };
     let default_protocol = match mesh.services.get(service.as_str()).map(|s| s.protocol) {
         Some(Protocol::Grpc) => AppProtocol::Http2,
         _ => AppProtocol::Http1,
@@ -391,11 +413,7 @@ pub(crate) fn check_listener_conflicts(sidecar: &Sidecar, mesh: &Mesh) -> Result
     );
     for (i, (path, addr)) in bound.iter().enumerate() {
         for (other_path, other) in &bound[..i] {
-            let overlap = addr.port() == other.port()
-                && (addr.ip() == other.ip()
-                    || addr.ip().is_unspecified()
-                    || other.ip().is_unspecified());
-            if overlap && addr.port() != 0 {
+            if overlaps(*addr, *other) {
                 return Err(ConfigError::new(
                     ErrorKind::Conflict,
                     path.clone(),
@@ -404,5 +422,29 @@ pub(crate) fn check_listener_conflicts(sidecar: &Sidecar, mesh: &Mesh) -> Result
             }
         }
     }
+    // A proxy run as a gateway binds the gateway's listeners and its admin listener (not the
+    // inbound and outbound ones).
+    if let Some(gateway) = mesh.gateways.get(sidecar.service.as_str()) {
+        let admin = sidecar.listen.admin;
+        for (i, listener) in gateway.listeners.iter().enumerate() {
+            if overlaps(listener.address, admin) {
+                return Err(ConfigError::new(
+                    ErrorKind::Conflict,
+                    format!("gateways.{}.listeners[{i}].address", gateway.name),
+                    format!(
+                        "{} overlaps sidecar.listen.admin ({admin})",
+                        listener.address
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
+}
+
+/// Whether two listeners would bind the same port on a common address (port 0 never does).
+fn overlaps(addr: SocketAddr, other: SocketAddr) -> bool {
+    addr.port() == other.port()
+        && addr.port() != 0
+        && (addr.ip() == other.ip() || addr.ip().is_unspecified() || other.ip().is_unspecified())
 }

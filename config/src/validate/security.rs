@@ -99,7 +99,7 @@ const METHODS: [&str; 9] = [
 ];
 
 /// A standard HTTP method, written in uppercase as on the wire.
-fn method(path: &str, text: &str) -> Result<http::Method> {
+pub(super) fn method(path: &str, text: &str) -> Result<http::Method> {
     if METHODS.contains(&text) {
         return http::Method::from_bytes(text.as_bytes())
             .map_err(|_| invalid(path, format!("`{text}` is not an HTTP method")));
