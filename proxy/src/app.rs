@@ -4,10 +4,11 @@
 use crate::admin::{self, AdminState, BoundAddrs};
 use crate::cli::{Args, ControlPlaneUrl};
 use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
+use crate::gateway::{self, tls::GatewayTls};
 use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
 use crate::server::accept::InboundAccept;
 use crate::server::signals::Signals;
-use crate::server::{self, Drain, HttpService};
+use crate::server::{self, ConnectionAccept, Drain, HttpService};
 use crate::snapshot::{content_version, Snapshot};
 use crate::telemetry::metrics::Metrics;
 use crate::{inbound, outbound, tcp};
@@ -74,6 +75,21 @@ pub enum AppError {
     /// The join token file cannot be used.
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// `--gateway` names a gateway the configuration does not define.
+    #[error("--gateway: the configuration defines no gateway `{name}` (gateways.{name})")]
+    NoGateway {
+        /// The name (`sidecar.service` or `--service`).
+        name: String,
+    },
+    /// A gateway listener's certificate or key cannot be used.
+    #[error("gateway listener {addr}: {source}")]
+    GatewayTls {
+        /// The listener.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: crate::gateway::tls::TlsFileError,
+    },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
@@ -169,6 +185,91 @@ impl Start {
     }
 }
 
+/// Binds a gateway's listeners and loads their certificates.
+async fn bind_gateway(
+    gateway: &convoy_config::Gateway,
+) -> Result<Vec<(TcpListener, Option<GatewayTls>)>, AppError> {
+    let mut bound = Vec::new();
+    for listener in &gateway.listeners {
+        let addr = listener.address;
+        let tls = match &listener.tls {
+            Some(files) => Some(
+                GatewayTls::start(files.clone())
+                    .map_err(|source| AppError::GatewayTls { addr, source })?,
+            ),
+            None => None,
+        };
+        bound.push((bind(&format!("gateway {}", gateway.name), addr).await?, tls));
+    }
+    Ok(bound)
+}
+
+/// What serving a gateway's listeners needs.
+struct GatewayServing {
+    service: HttpService,
+    limits: Limits,
+    drain: Drain,
+    metrics: Metrics,
+}
+
+impl GatewayServing {
+    fn serve(&self, bound: Vec<(TcpListener, Option<GatewayTls>)>) {
+        for (listener, tls) in bound {
+            tracing::info!(
+                addr = ?listener.local_addr().ok(),
+                tls = tls.is_some(),
+                "gateway listening"
+            );
+            tokio::spawn(server::serve_http(
+                listener,
+                "gateway",
+                self.service.clone(),
+                self.limits.clone(),
+                self.drain.clone(),
+                self.metrics.connections("gateway"),
+                tls.map(ConnectionAccept::GatewayTls),
+            ));
+        }
+    }
+}
+
+/// In control-plane mode: binds the gateway's listeners once a snapshot defines the gateway
+/// (retrying every second while they cannot be bound), then reports them.
+async fn bind_gateway_later(
+    name: convoy_config::ServiceName,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    serving: GatewayServing,
+    bound_flag: Arc<AtomicBool>,
+    listeners: Arc<ArcSwap<BoundAddrs>>,
+    bound_addrs_file: Option<PathBuf>,
+) {
+    loop {
+        let gateway = snapshot.load().config.mesh.gateways.get(&name).cloned();
+        if let Some(gateway) = gateway {
+            match bind_gateway(&gateway).await {
+                Ok(bound) => {
+                    let mut addrs = BoundAddrs::clone(&listeners.load());
+                    addrs.gateway = bound
+                        .iter()
+                        .filter_map(|(l, _)| l.local_addr().ok())
+                        .collect();
+                    if let Some(path) = &bound_addrs_file {
+                        if let Err(error) = addrs.write(path) {
+                            tracing::warn!(%error, "cannot write the bound addresses");
+                        }
+                    }
+                    listeners.store(Arc::new(addrs));
+                    serving.serve(bound);
+                    bound_flag.store(true, Ordering::Release);
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "gateway listeners not bound; retrying"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Runs the sidecar until SIGTERM or SIGINT, then drains within the grace period.
 pub async fn run(args: Args) -> Result<(), AppError> {
     // Installed before anything is bound: a SIGTERM as soon as we look ready must drain, not kill.
@@ -177,12 +278,22 @@ pub async fn run(args: Args) -> Result<(), AppError> {
     let metrics = Metrics::new();
     let limits = start.config.sidecar.limits.clone();
     let listen = start.config.sidecar.listen.clone();
+    // Gateway mode: the gateway named like the sidecar's service; no app, no inbound or
+    // outbound listener, no TCP services.
+    let gateway_name = args.gateway.then(|| start.config.sidecar.service.clone());
+    if let Some(name) = &gateway_name {
+        if start.control.is_none() && !start.config.mesh.gateways.contains_key(name) {
+            return Err(AppError::NoGateway {
+                name: name.to_string(),
+            });
+        }
+    }
     let tcp_services: Vec<(String, SocketAddr)> = start
         .config
         .mesh
         .services
         .values()
-        .filter(|s| s.protocol == Protocol::Tcp)
+        .filter(|s| s.protocol == Protocol::Tcp && !args.gateway)
         .filter_map(|s| s.listen.map(|addr| (s.name.to_string(), addr)))
         .collect();
     let trusted = match &start.control {
@@ -208,8 +319,26 @@ pub async fn run(args: Args) -> Result<(), AppError> {
 
     // Bind everything before serving anything, so a bad address fails the start cleanly.
     let admin_listener = bind("admin", listen.admin).await?;
-    let outbound_listener = bind("outbound", listen.outbound).await?;
-    let inbound_listener = bind("inbound", listen.inbound).await?;
+    let (outbound_listener, inbound_listener) = if gateway_name.is_none() {
+        (
+            Some(bind("outbound", listen.outbound).await?),
+            Some(bind("inbound", listen.inbound).await?),
+        )
+    } else {
+        (None, None)
+    };
+    // In file mode the gateway's listeners are known now; with a control plane, once its
+    // snapshot names them.
+    let gateway_listeners = match (&gateway_name, &control_plane) {
+        (Some(name), None) => {
+            let config = snapshot.load();
+            match config.config.mesh.gateways.get(name) {
+                Some(gateway) => Some(bind_gateway(gateway).await?),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let mut tcp_listeners = Vec::new();
     for (service, addr) in tcp_services {
         tcp_listeners.push((
@@ -218,8 +347,13 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         ));
     }
     let mut bound = BoundAddrs {
-        outbound: outbound_listener.local_addr().ok(),
-        inbound: inbound_listener.local_addr().ok(),
+        outbound: outbound_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        inbound: inbound_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        gateway: gateway_listeners
+            .iter()
+            .flatten()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect(),
         admin: admin_listener.local_addr().ok(),
         ..BoundAddrs::default()
     };
@@ -241,8 +375,12 @@ pub async fn run(args: Args) -> Result<(), AppError> {
     let drain = Drain::default();
     let admin_drain = Drain::default();
     let ready = Arc::new(AtomicBool::new(false));
+    let gateway_bound = gateway_name
+        .as_ref()
+        .map(|_| Arc::new(AtomicBool::new(gateway_listeners.is_some())));
     let admin_state = AdminState {
         ready: ready.clone(),
+        gateway_bound: gateway_bound.clone(),
         identity: identity.clone(),
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
@@ -260,24 +398,67 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         metrics.connections("admin"),
         None,
     ));
-    tokio::spawn(server::serve_http(
-        outbound_listener,
-        "outbound",
-        outbound::stack(snapshot.clone(), &limits, &metrics),
-        limits.clone(),
-        drain.clone(),
-        metrics.connections("outbound"),
-        None,
-    ));
-    tokio::spawn(server::serve_http(
-        inbound_listener,
-        "inbound",
-        inbound::stack(snapshot.clone(), &limits, &metrics),
-        limits.clone(),
-        drain.clone(),
-        metrics.connections("inbound"),
-        Some(InboundAccept::new(identity.clone(), snapshot.clone())),
-    ));
+    if let Some(outbound_listener) = outbound_listener {
+        tokio::spawn(server::serve_http(
+            outbound_listener,
+            "outbound",
+            outbound::stack(snapshot.clone(), &limits, &metrics),
+            limits.clone(),
+            drain.clone(),
+            metrics.connections("outbound"),
+            None,
+        ));
+    }
+    if let Some(inbound_listener) = inbound_listener {
+        tokio::spawn(server::serve_http(
+            inbound_listener,
+            "inbound",
+            inbound::stack(snapshot.clone(), &limits, &metrics),
+            limits.clone(),
+            drain.clone(),
+            metrics.connections("inbound"),
+            Some(InboundAccept::new(identity.clone(), snapshot.clone()).into()),
+        ));
+    }
+    if let (Some(name), Some(bound_flag)) = (gateway_name, gateway_bound) {
+        let state = Arc::new(gateway::GatewayState::new(
+            name.clone(),
+            snapshot.clone(),
+            metrics.registry(),
+        ));
+        let service = gateway::stack(
+            state.clone(),
+            &limits,
+            &metrics,
+            gateway::observe::GatewayMetrics::new(metrics.registry()),
+        );
+        let serving = GatewayServing {
+            service,
+            limits: limits.clone(),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+        };
+        match gateway_listeners {
+            Some(bound) => serving.serve(bound),
+            None => {
+                tokio::spawn(bind_gateway_later(
+                    name,
+                    snapshot.clone(),
+                    serving,
+                    bound_flag,
+                    listeners.clone(),
+                    args.bound_addrs_file.clone(),
+                ));
+            }
+        }
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::policy::rate_limit::EVICTION_INTERVAL);
+            loop {
+                every.tick().await;
+                state.evict_idle();
+            }
+        });
+    }
     for (listener, service) in tcp_listeners {
         tokio::spawn(tcp::serve(
             listener,

@@ -33,7 +33,7 @@ pub struct Args {
         env = "CONVOY_CONTROL_PLANE",
         value_name = "URL",
         value_parser = ControlPlaneUrl::parse,
-        requires_all = ["service", "app", "control_plane_ca", "join_token_file"]
+        requires_all = ["service", "control_plane_ca", "join_token_file"]
     )]
     pub control_plane: Option<ControlPlaneUrl>,
 
@@ -70,7 +70,14 @@ pub struct Args {
     )]
     pub service: Option<ServiceName>,
 
-    /// With --control-plane: the local app's address; the inbound listener forwards here.
+    /// Run as the API gateway of this name (`gateways.<name>` of the mesh): the name is
+    /// `sidecar.service` with --config, --service with --control-plane. No app, no inbound or
+    /// outbound listener: the admin listener and the gateway's own listeners.
+    #[arg(long, env = "CONVOY_GATEWAY")]
+    pub gateway: bool,
+
+    /// With --control-plane: the local app's address; the inbound listener forwards here (not
+    /// needed with --gateway).
     #[arg(
         long,
         env = "CONVOY_APP",
@@ -138,12 +145,19 @@ pub struct Args {
 impl Args {
     /// The sidecar's own settings in control-plane mode, from the flags: `--service`, `--app`,
     /// `--app-protocol` (`http1` when not given; see [`Args::app_protocol`]), the listener flags
-    /// over [`Listen::default`], and [`Limits::default`]. `None` without `--service` or `--app`.
+    /// over [`Listen::default`], and [`Limits::default`]. `None` without `--service`, or
+    /// without `--app` unless `--gateway`.
     pub fn sidecar(&self) -> Option<Sidecar> {
         let defaults = Listen::default();
+        let app = match self.app {
+            Some(app) => app,
+            // A gateway has no app: nothing is ever sent to this address.
+            None if self.gateway => SocketAddr::from(([127, 0, 0, 1], 9)),
+            None => return None,
+        };
         Some(Sidecar {
             service: self.service.clone()?,
-            app: self.app?,
+            app,
             app_protocol: self
                 .app_protocol
                 .map_or(AppProtocol::Http1, AppProtocol::from),
@@ -392,6 +406,26 @@ mod tests {
         assert_eq!(sidecar.listen.outbound, "127.0.0.1:5140".parse().unwrap());
         assert_eq!(sidecar.listen.inbound, Listen::default().inbound);
         assert_eq!(sidecar.limits, Limits::default());
+    }
+
+    #[test]
+    fn a_gateway_needs_no_app() {
+        let base = [
+            "convoy-proxy",
+            "--control-plane",
+            "127.0.0.1:4200",
+            "--control-plane-ca",
+            "ca.pem",
+            "--join-token-file",
+            "token",
+            "--service",
+            "edge",
+        ];
+        let args = Args::parse_from([&base[..], &["--gateway"]].concat());
+        assert!(args.gateway);
+        assert_eq!(args.sidecar().unwrap().service.as_str(), "edge");
+        let sidecar = Args::parse_from(base).sidecar();
+        assert!(sidecar.is_none(), "a sidecar needs --app");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct AdminState {
     /// True once every listener is bound and a configuration is in force (with a control
     /// plane: its first snapshot); false while draining.
     pub ready: Arc<AtomicBool>,
+    /// In gateway mode: true once the gateway's listeners are bound (`/ready` needs it too).
+    pub gateway_bound: Option<Arc<AtomicBool>>,
     /// The sidecar's identity (control-plane mode): `/ready` also needs a certificate that has
     /// not expired. `None` in file mode (no identity, plaintext).
     pub identity: Option<Identity>,
@@ -42,6 +44,9 @@ pub struct BoundAddrs {
     pub admin: Option<SocketAddr>,
     /// TCP listeners, by service.
     pub tcp: BTreeMap<String, SocketAddr>,
+    /// Gateway listeners (gateway mode), in the order configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateway: Vec<SocketAddr>,
 }
 
 impl BoundAddrs {
@@ -68,6 +73,10 @@ impl AdminState {
     /// Ready: a configuration in force and, with an identity, a certificate not expired.
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+            && self
+                .gateway_bound
+                .as_ref()
+                .is_none_or(|bound| bound.load(Ordering::Acquire))
             && self
                 .identity
                 .as_ref()

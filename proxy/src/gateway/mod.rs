@@ -1,3 +1,89 @@
-//! Gateway mode: the proxy at the edge of the mesh, as an API gateway (see `convoy_config::model::gateway`).
+//! Gateway mode: the proxy at the edge of the mesh. Clients connect to the gateway's
+//! listeners (plaintext or TLS); each request is matched to a route set (BFF) and a route,
+//! checked (CORS, body size, authentication, rate limit), rewritten, and sent to the route's
+//! mesh service through the outbound calls, so the service's resilience policies and mutual
+//! TLS with the gateway's identity apply.
 
 pub mod auth;
+pub mod authn;
+pub mod cors;
+pub mod layers;
+pub mod observe;
+pub mod runtime;
+pub mod step;
+pub mod tls;
+
+pub use runtime::{GatewayRuntime, GatewayState, Selection};
+
+use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
+use crate::http::{authority, path, Request, Response};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace_context::TraceContextLayer;
+use convoy_config::Limits;
+use observe::{GatewayMetrics, GatewayObserveLayer};
+use std::convert::Infallible;
+use std::sync::Arc;
+use step::StepLayer;
+use tower::util::BoxCloneService;
+use tower::ServiceBuilder;
+
+/// Picks the route set and route of a request against the gateway in force.
+fn select(state: &GatewayState, mut request: Request) -> Request {
+    let runtime = state.runtime();
+    let host = authority::of_host_header_first(request.uri(), request.headers());
+    let selection = runtime.select(
+        request.method(),
+        host.as_deref(),
+        request.uri().path(),
+        request.headers(),
+    );
+    request.extensions_mut().insert(selection);
+    request
+}
+
+/// The gateway's request path, outermost first.
+pub fn stack(
+    state: Arc<GatewayState>,
+    limits: &Limits,
+    metrics: &Metrics,
+    gateway_metrics: GatewayMetrics,
+) -> BoxCloneService<Request, Response, Infallible> {
+    let service = ServiceBuilder::new()
+        // Before routing: routes match the path that is forwarded (a path that cannot be
+        // normalized is refused by Sanitize).
+        .map_request(path::normalize)
+        // One gateway runtime (and snapshot) for the whole request; the route is known to
+        // every later layer and to the metrics (a request no route takes is refused below,
+        // once errors can be answered).
+        .map_request(move |request| select(&state, request))
+        // Before observing, so the access log carries the trace id.
+        .layer(TraceContextLayer)
+        // Outside the error mapping, so the gateway's own answers are counted too.
+        .layer(GatewayObserveLayer(gateway_metrics))
+        .layer(ErrorResponseLayer)
+        // Bad paths, hop-by-hop headers, the header limit, a forged client id.
+        .layer(SanitizeLayer {
+            max_headers: limits.max_header_count,
+        })
+        // A forged consumer: only authentication sets it.
+        .layer(StepLayer(layers::StripConsumer))
+        // Before the route is required: a preflight only needs the route set (routes rarely
+        // list OPTIONS).
+        .layer(StepLayer(cors::CorsStep))
+        .layer(StepLayer(layers::RequireRoute))
+        // Before authentication: an oversized body is refused without verifying anything.
+        .layer(StepLayer(layers::BodyLimit))
+        .layer(StepLayer(authn::Authentication))
+        // After authentication: limits per consumer need the consumer.
+        .layer(StepLayer(layers::ConsumerLimit))
+        // The route's rewrite and header edits (the service's own routes see the rewritten
+        // path).
+        .layer(StepLayer(layers::Edits))
+        // The route's service, as the outbound direction calls it.
+        .layer(StepLayer(layers::Dispatch))
+        .service(crate::outbound::calls(metrics));
+    BoxCloneService::new(service)
+}
+
+#[cfg(test)]
+mod tests;

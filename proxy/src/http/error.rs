@@ -143,6 +143,24 @@ pub enum ProxyError {
         /// The status answered.
         status: StatusCode,
     },
+
+    // Gateway mode (`crate::gateway`).
+    /// No route set or route of the gateway takes the request.
+    #[error("no route: {reason}")]
+    NoGatewayRoute {
+        /// What did not match (`no route set matches /x`, `route set web has no route for GET /web/x`).
+        reason: String,
+    },
+    /// The request body is larger than the route's `max_body`.
+    #[error("payload too large: {what} exceeds the limit of {limit} bytes on route {route}")]
+    PayloadTooLarge {
+        /// `content-length 5000` or `body`.
+        what: String,
+        /// The route's limit.
+        limit: u64,
+        /// The route's name.
+        route: String,
+    },
 }
 
 impl ProxyError {
@@ -168,6 +186,8 @@ impl ProxyError {
             }
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::FaultAbort { status } => *status,
+            ProxyError::NoGatewayRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Auth(auth) => auth.status(), // gateway authentication (helper B)
         }
     }
@@ -202,8 +222,12 @@ impl ProxyError {
         if let ProxyError::Auth(auth) = &self {
             auth.add_headers(headers); // gateway authentication (helper B): WWW-Authenticate
         }
-        if matches!(self, ProxyError::BadFraming { .. }) {
-            // The rest of the connection's bytes cannot be trusted to start a new request.
+        if matches!(
+            self,
+            ProxyError::BadFraming { .. } | ProxyError::PayloadTooLarge { .. }
+        ) {
+            // The rest of the connection's bytes cannot be trusted to start a new request (or,
+            // for a body too large, are not worth reading).
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(addr) = self.endpoint() {

@@ -10,6 +10,7 @@ pub use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
 pub use route::{matching_route, select, select_backend};
 
+use crate::http::error::ProxyError;
 use crate::http::forward::Forward;
 use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
 use crate::http::{path, Request};
@@ -50,6 +51,15 @@ pub fn stack(
         .layer(SanitizeLayer {
             max_headers: limits.max_header_count,
         })
+        .service(calls(metrics));
+    BoxCloneService::new(service)
+}
+
+/// The inner part of the outbound path, shared with the gateway: from the request timeout to
+/// the endpoint. Requests carry a [`Target`] and a [`Decision`] (the backend and the policies
+/// in force) in their extensions.
+pub fn calls(metrics: &Metrics) -> BoxCloneService<Request, crate::http::Response, ProxyError> {
+    let service = ServiceBuilder::new()
         // Outside retries: it bounds the request with all its attempts.
         .layer(TimeoutLayer::request(metrics.policy.clone()))
         .layer(RetryLayer {

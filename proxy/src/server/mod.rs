@@ -61,6 +61,21 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// A listener's first step on each connection, before HTTP.
+#[derive(Debug, Clone)]
+pub enum ConnectionAccept {
+    /// The inbound listener: mutual TLS or plaintext, with the peer's identity.
+    Inbound(InboundAccept),
+    /// A gateway listener with TLS (a server certificate, no client certificate).
+    GatewayTls(crate::gateway::tls::GatewayTls),
+}
+
+impl From<InboundAccept> for ConnectionAccept {
+    fn from(inbound: InboundAccept) -> Self {
+        ConnectionAccept::Inbound(inbound)
+    }
+}
+
 /// Accepts on `listener` until drained, serving each connection in its own task. With
 /// `inbound`, each connection first goes through its accept step (mutual TLS or plaintext) and
 /// each request carries the connection's [`Peer`]; a connection it refuses is closed within the
@@ -72,7 +87,7 @@ pub async fn serve_http(
     limits: Limits,
     drain: Drain,
     open: IntGauge,
-    inbound: Option<InboundAccept>,
+    inbound: Option<ConnectionAccept>,
 ) {
     let builder = Arc::new(connection_builder(&limits));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -106,10 +121,14 @@ pub async fn serve_http(
             open.inc();
             let accepted = match &inbound {
                 None => Some((Accepted::Plain(stream), None)),
-                Some(inbound) => inbound
+                Some(ConnectionAccept::Inbound(inbound)) => inbound
                     .accept(stream, peer, handshake_timeout)
                     .await
                     .map(|(io, who)| (io, Some(who))),
+                Some(ConnectionAccept::GatewayTls(tls)) => tls
+                    .accept(stream, handshake_timeout)
+                    .await
+                    .map(|io| (Accepted::Tls(Box::new(io)), None)),
             };
             match accepted {
                 Some((Accepted::Plain(io), who)) => {

@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 
 pub use error::RateLimited;
+pub(crate) use limiter::RuleLimiter;
 pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
