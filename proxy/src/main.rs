@@ -1,10 +1,19 @@
 //! The `convoy-proxy` binary: parses flags, starts logging, runs the sidecar until SIGTERM.
+//!
+//! `convoy-proxy hash-api-key` instead reads an API key from stdin and prints its SHA-256 in
+//! hex, for a gateway's `api_keys[].key_sha256` (one trailing newline is not part of the key).
 
 use clap::Parser;
 use convoy_proxy::cli::Args;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "hash-api-key")
+    {
+        return hash_api_key();
+    }
     let args = Args::parse();
     convoy_proxy::telemetry::logging::init(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -23,6 +32,33 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("convoy-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `convoy-proxy hash-api-key`: the key from stdin, its SHA-256 in hex on stdout.
+fn hash_api_key() -> ExitCode {
+    if let Some(arg) = std::env::args().nth(2) {
+        let help = arg == "--help" || arg == "-h";
+        eprintln!(
+            "usage: echo -n KEY | convoy-proxy hash-api-key\n\
+             reads an API key from stdin (one trailing newline is ignored) and prints its \
+             SHA-256 in hex, for gateways.<name>.api_keys[].key_sha256"
+        );
+        return if help {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    }
+    match convoy_proxy::gateway::auth::hash_api_key_from(std::io::stdin().lock()) {
+        Ok(hex) => {
+            println!("{hex}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("convoy-proxy hash-api-key: {e}");
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,7 @@
 
 use convoy_config::ApiKeyConsumer;
 use ring::digest;
+use std::io::Read;
 
 /// The gateway's API-key consumers.
 pub(super) struct ApiKeys {
@@ -61,6 +62,32 @@ pub fn hash_api_key(key: &[u8]) -> String {
     sha256(key).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The largest key `hash-api-key` reads.
+const MAX_KEY_BYTES: u64 = 4096;
+
+/// What `convoy-proxy hash-api-key` prints for the key read from `input`: one trailing newline
+/// (`\n` or `\r\n`) is not part of the key; an empty key is refused.
+pub fn hash_api_key_from(input: impl std::io::Read) -> Result<String, String> {
+    let mut key = Vec::new();
+    input
+        .take(MAX_KEY_BYTES + 1)
+        .read_to_end(&mut key)
+        .map_err(|e| format!("cannot read the key from stdin: {e}"))?;
+    if key.len() as u64 > MAX_KEY_BYTES {
+        return Err(format!("the key is longer than {MAX_KEY_BYTES} bytes"));
+    }
+    if key.ends_with(b"\n") {
+        key.pop();
+        if key.ends_with(b"\r") {
+            key.pop();
+        }
+    }
+    if key.is_empty() {
+        return Err("empty key (give it on stdin: echo -n KEY | convoy-proxy hash-api-key)".into());
+    }
+    Ok(hash_api_key(&key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +99,22 @@ mod tests {
             hash_api_key(b"test"),
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         );
+    }
+
+    #[test]
+    fn the_cli_helper_ignores_one_trailing_newline() {
+        let expected = hash_api_key(b"test");
+        assert_eq!(hash_api_key_from(&b"test"[..]), Ok(expected.clone()));
+        assert_eq!(hash_api_key_from(&b"test\n"[..]), Ok(expected.clone()));
+        assert_eq!(hash_api_key_from(&b"test\r\n"[..]), Ok(expected));
+        assert_eq!(
+            hash_api_key_from(&b"test\n\n"[..]),
+            Ok(hash_api_key(b"test\n"))
+        );
+        assert!(hash_api_key_from(&b"\n"[..])
+            .unwrap_err()
+            .contains("empty key"));
+        assert!(hash_api_key_from(&[b'k'; 5000][..]).is_err());
     }
 
     #[test]

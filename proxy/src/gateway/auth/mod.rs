@@ -25,7 +25,7 @@ mod jwt;
 #[cfg(test)]
 mod tests;
 
-pub use api_key::hash_api_key;
+pub use api_key::{hash_api_key, hash_api_key_from};
 
 use convoy_config::{AuthMethod, Gateway, GatewayRoute, RouteAuth};
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
