@@ -559,6 +559,7 @@ mod tests {
             address: address.into(),
             proxy_version: String::new(),
             serving: false,
+            gateway: false,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Hello {
     /// Whether the sidecar already serves a snapshot (it is reconnecting).
     #[serde(default)]
     pub serving: bool,
+    /// Whether it runs as a gateway: listed in status, but its address is no endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway: bool,
 }
 
 /// Why a `hello` was refused (the `400` answer's one line).

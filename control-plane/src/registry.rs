@@ -28,8 +28,10 @@ pub struct Nack {
 pub struct Entry {
     /// Its service.
     pub service: String,
-    /// Where its inbound listener is reachable: an endpoint of `service`.
+    /// Where its inbound listener is reachable: an endpoint of `service` (unless a gateway).
     pub address: String,
+    /// A gateway: registered for status, but no endpoint.
+    pub gateway: bool,
     /// The sidecar's own version.
     pub proxy_version: String,
     /// Its current stream.
@@ -67,9 +69,13 @@ impl Registry {
         let session = Session(self.next_session);
         match self.sidecars.get_mut(&hello.id) {
             Some(entry) => {
-                if entry.service != hello.service || entry.address != hello.address {
+                if entry.service != hello.service
+                    || entry.address != hello.address
+                    || entry.gateway != hello.gateway
+                {
                     entry.service = hello.service.clone();
                     entry.address = hello.address.clone();
+                    entry.gateway = hello.gateway;
                     self.generation += 1;
                 }
                 entry.proxy_version = hello.proxy_version.clone();
@@ -83,6 +89,7 @@ impl Registry {
                     Entry {
                         service: hello.service.clone(),
                         address: hello.address.clone(),
+                        gateway: hello.gateway,
                         proxy_version: hello.proxy_version.clone(),
                         session,
                         connected: true,
@@ -156,7 +163,7 @@ impl Registry {
     /// The registered endpoints, by service (sidecars within their grace included).
     pub fn endpoints(&self) -> Endpoints {
         let mut endpoints = Endpoints::new();
-        for entry in self.sidecars.values() {
+        for entry in self.sidecars.values().filter(|e| !e.gateway) {
             let addrs = endpoints.entry(entry.service.clone()).or_default();
             if !addrs.contains(&entry.address) {
                 addrs.push(entry.address.clone());
@@ -195,6 +202,7 @@ mod tests {
             address: address.into(),
             proxy_version: "0.1.0".into(),
             serving: false,
+            gateway: false,
         }
     }
 
@@ -266,6 +274,18 @@ mod tests {
                 reason: "no".into()
             })
         );
+    }
+
+    #[test]
+    fn a_gateway_is_registered_but_is_no_endpoint() {
+        let mut registry = Registry::new();
+        let mut edge = hello("g", "edge", "127.0.0.1:4191");
+        edge.gateway = true;
+        registry.hello(&edge, SystemTime::now());
+        registry.hello(&hello("w", "web", "127.0.0.1:4143"), SystemTime::now());
+        let endpoints = registry.endpoints();
+        assert_eq!(endpoints.get("edge"), None, "{endpoints:?}");
+        assert_eq!(addrs(&registry, "web"), ["127.0.0.1:4143"]);
     }
 
     #[test]

@@ -166,7 +166,8 @@ impl Start {
             (None, Some(url)) => {
                 let sidecar = args.sidecar().ok_or(AppError::MissingSidecarFlags)?;
                 let inbound = sidecar.listen.inbound;
-                if args.advertise_addr.is_none() && inbound.ip().is_unspecified() {
+                // A gateway registers no endpoint: nothing calls it through the mesh.
+                if !args.gateway && args.advertise_addr.is_none() && inbound.ip().is_unspecified() {
                     return Err(AppError::NoAdvertiseAddr { inbound });
                 }
                 Ok(Start {
@@ -188,10 +189,15 @@ impl Start {
 /// Binds a gateway's listeners and loads their certificates.
 async fn bind_gateway(
     gateway: &convoy_config::Gateway,
+    first_addr: Option<SocketAddr>,
 ) -> Result<Vec<(TcpListener, Option<GatewayTls>)>, AppError> {
     let mut bound = Vec::new();
-    for listener in &gateway.listeners {
-        let addr = listener.address;
+    for (index, listener) in gateway.listeners.iter().enumerate() {
+        // `--gateway-addr` moves the first listener.
+        let addr = match first_addr {
+            Some(addr) if index == 0 => addr,
+            _ => listener.address,
+        };
         let tls = match &listener.tls {
             Some(files) => Some(
                 GatewayTls::start(files.clone())
@@ -237,6 +243,7 @@ impl GatewayServing {
 /// (retrying every second while they cannot be bound), then reports them.
 async fn bind_gateway_later(
     name: convoy_config::ServiceName,
+    first_addr: Option<SocketAddr>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     serving: GatewayServing,
     bound_flag: Arc<AtomicBool>,
@@ -246,7 +253,7 @@ async fn bind_gateway_later(
     loop {
         let gateway = snapshot.load().config.mesh.gateways.get(&name).cloned();
         if let Some(gateway) = gateway {
-            match bind_gateway(&gateway).await {
+            match bind_gateway(&gateway, first_addr).await {
                 Ok(bound) => {
                     let mut addrs = BoundAddrs::clone(&listeners.load());
                     addrs.gateway = bound
@@ -333,7 +340,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         (Some(name), None) => {
             let config = snapshot.load();
             match config.config.mesh.gateways.get(name) {
-                Some(gateway) => Some(bind_gateway(gateway).await?),
+                Some(gateway) => Some(bind_gateway(gateway, args.gateway_addr).await?),
                 None => None,
             }
         }
@@ -443,6 +450,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
             None => {
                 tokio::spawn(bind_gateway_later(
                     name,
+                    args.gateway_addr,
                     snapshot.clone(),
                     serving,
                     bound_flag,
@@ -517,6 +525,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
                 sidecar,
                 app_protocol,
                 advertise,
+                gateway: args.gateway,
             };
             let stream = control::spawn(
                 control,

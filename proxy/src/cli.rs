@@ -76,6 +76,17 @@ pub struct Args {
     #[arg(long, env = "CONVOY_GATEWAY")]
     pub gateway: bool,
 
+    /// With --gateway: listen here instead of at the address of the gateway's first listener
+    /// in the configuration (its TLS settings stay). For running several gateways from one
+    /// configuration on one host, and for containers.
+    #[arg(
+        long,
+        env = "CONVOY_GATEWAY_ADDR",
+        value_name = "ADDR",
+        requires = "gateway"
+    )]
+    pub gateway_addr: Option<std::net::SocketAddr>,
+
     /// With --control-plane: the local app's address; the inbound listener forwards here (not
     /// needed with --gateway).
     #[arg(

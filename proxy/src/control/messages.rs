@@ -20,6 +20,10 @@ pub enum Outgoing {
         /// Whether it already serves a snapshot (it is reconnecting): a control plane that
         /// has just started holds such a sidecar's first snapshot until the fleet is back.
         serving: bool,
+        /// Whether it runs as a gateway: then its `address` is no endpoint of its service
+        /// (nothing calls a gateway through the mesh). Left out when false.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        gateway: bool,
     },
     /// The snapshot of this version is in force.
     Ack {
@@ -121,6 +125,7 @@ mod tests {
             address: "10.0.0.7:4143".into(),
             proxy_version: "0.1.0".into(),
             serving: false,
+            gateway: false,
         };
         assert_eq!(
             hello.to_line(),

@@ -70,6 +70,8 @@ pub struct ControlPlane {
     pub app_protocol: Option<AppProtocol>,
     /// Where other sidecars reach the inbound listener (the `hello`'s `address`).
     pub advertise: String,
+    /// Whether this proxy runs as a gateway (the `hello` says so: it registers no endpoint).
+    pub gateway: bool,
 }
 
 /// The parts of the running sidecar that the client changes.
@@ -101,6 +103,7 @@ pub fn spawn(control: ControlPlane, handles: Handles) -> JoinHandle<()> {
         address: control.advertise.clone(),
         proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
         serving: false,
+        gateway: control.gateway,
     };
     let applier = apply::Applier::new(&control, &handles, metrics.clone());
     let client = client::Client::new(&control, &hello, applier, metrics);
