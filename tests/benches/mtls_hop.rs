@@ -21,10 +21,13 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 #[allow(unreachable_pub)]
 #[path = "../tests/fake_control_plane/mod.rs"]
 mod fake_control_plane;
 
+use common::{open_loop, percentile};
 use convoy_tests::config::closed_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{proxy_to_meshed, ConfigYaml, HttpClient, Proto, Proxy};
@@ -33,7 +36,6 @@ use fake_control_plane::pki::{spiffe_id, Leaf};
 use fake_control_plane::FakeControlPlane;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Args {
@@ -83,64 +85,6 @@ struct Topology {
     host: &'static str,
     latencies_us: Vec<u64>,
     errors: u64,
-}
-
-/// Sends `rate` requests a second for `seconds`, each on schedule whether or not earlier ones
-/// finished; returns each latency (µs, from the scheduled time) and the number of failures.
-///
-/// The schedule is kept by an OS thread (`thread::sleep` has tens of µs of slack, tokio's timer
-/// a whole millisecond, which would swamp the differences measured here); each request runs
-/// as a task on the runtime.
-async fn open_loop(client: &HttpClient, host: &str, rate: u32, seconds: u64) -> (Vec<u64>, u64) {
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let total = u64::from(rate) * seconds;
-    let results = Arc::new(Mutex::new((Vec::with_capacity(total as usize), 0_u64)));
-    let runtime = tokio::runtime::Handle::current();
-    let (client, host) = (client.clone(), host.to_owned());
-    let pacer_results = results.clone();
-    let pacer = std::thread::spawn(move || {
-        let start = Instant::now();
-        let mut tasks = Vec::with_capacity(total as usize);
-        for i in 0..total {
-            let scheduled = start + period * i as u32;
-            if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let client = client.clone();
-            let results = pacer_results.clone();
-            let request = client
-                .request(&host, "/bench")
-                .body(convoy_tests::client::empty())
-                .expect("a valid request");
-            tasks.push(runtime.spawn(async move {
-                let ok = matches!(client.try_send(request).await, Ok(reply) if reply.status == 200);
-                let latency = scheduled.elapsed().as_micros() as u64;
-                let mut results = results.lock().expect("not poisoned");
-                if ok {
-                    results.0.push(latency);
-                } else {
-                    results.1 += 1;
-                }
-            }));
-        }
-        tasks
-    });
-    let tasks = tokio::task::spawn_blocking(move || pacer.join().expect("the pacer"))
-        .await
-        .expect("the pacer's join");
-    for task in tasks {
-        let _ = task.await;
-    }
-    let results = results.lock().expect("not poisoned");
-    (results.0.clone(), results.1)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64
 }
 
 /// New mTLS connections per second `target`'s inbound listener completes, with `connections`
@@ -198,11 +142,12 @@ async fn main() {
     ];
     // Warm every path (pools, first handshakes) before measuring.
     for t in &topologies {
-        let _ = open_loop(&t.client, t.host, args.rate, 1).await;
+        let _ = open_loop(&t.client, t.host, "/bench", &[], args.rate, 1).await;
     }
     for round in 1..=args.rounds {
         for t in &mut topologies {
-            let (latencies, errors) = open_loop(&t.client, t.host, args.rate, args.seconds).await;
+            let (latencies, errors) =
+                open_loop(&t.client, t.host, "/bench", &[], args.rate, args.seconds).await;
             eprintln!(
                 "round {round}/{}: {:<24} {} ok, {errors} failed",
                 args.rounds,
