@@ -154,13 +154,71 @@ fn refused(summary: &str) -> Option<(u64, u64)> {
     Some((sent.parse().ok()?, refused.parse().ok()?))
 }
 
+/// `(ok, sent)` from `20 of 20 ok`.
+fn served(text: &str) -> Option<(u64, u64)> {
+    let (ok, rest) = text.trim().split_once(" of ")?;
+    let (sent, _) = rest.split_once(" ok")?;
+    Some((ok.parse().ok()?, sent.parse().ok()?))
+}
+
+/// What went through the gateway, from the summary lines `gateway edge: /web 20 of 20 ok;
+/// /mobile with a key 20 of 20 ok;` and `  /mobile without a key: sent N requests, M refused
+/// with 401...`: `(web, keyed, keyless)`, each `(ok or refused, sent)`, and whether the
+/// keyless line names nothing else.
+type Through = ((u64, u64), (u64, u64), (u64, u64), bool);
+
+fn through_gateway(summary: &str) -> Option<Through> {
+    let line = summary.lines().find(|l| l.starts_with("gateway edge: "))?;
+    let web = served(
+        line.strip_prefix("gateway edge: /web ")?
+            .split(';')
+            .next()?,
+    )?;
+    let keyed = served(
+        line.split_once("/mobile with a key ")?
+            .1
+            .split(';')
+            .next()?,
+    )?;
+    let keyless = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("/mobile without a key: sent "))?;
+    let (sent, rest) = keyless.split_once(" requests, ")?;
+    let (refused, rest) = rest.split_once(" refused with 401")?;
+    Some((
+        web,
+        keyed,
+        (refused.parse().ok()?, sent.parse().ok()?),
+        rest.is_empty(),
+    ))
+}
+
 /// Every hop is mTLS and payments lets in only orders: web's calls straight to payments
 /// are refused at payments' sidecars (`denied/s`), while the web → orders → payments traffic
-/// goes on as before.
+/// goes on as before. The gateway edge, in front of web, serves /web/ and /mobile/ with a key
+/// and refuses /mobile/ without one (401, its `denied/s`).
 #[test]
 fn demo_reports_traffic_for_every_service() {
     let out = run_demo("traffic", &["--duration", "4s"]);
-    for service in ["web", "orders", "payments", "payments-1", "payments-2"] {
+    assert!(
+        out.stdout.contains("gateway edge: http://127.")
+            && out.stdout.contains("(x-api-key: demo-mobile-key)"),
+        "the gateway's address is not printed\n{}",
+        out.report
+    );
+    assert!(
+        out.dir.join("edge.gateway.log").is_file(),
+        "no gateway log\n{}",
+        out.report
+    );
+    for service in [
+        "edge",
+        "web",
+        "orders",
+        "payments",
+        "payments-1",
+        "payments-2",
+    ] {
         let rows = rows(&out.stdout, service);
         assert!(
             rows.iter().any(|r| r.rate > 0.0),
@@ -222,6 +280,37 @@ fn demo_reports_traffic_for_every_service() {
     assert!(
         refused > 0 && refused == sent,
         "web → payments: {refused} of {sent} refused\n{}",
+        out.report
+    );
+
+    // The gateway: 2 + 2 + 1 req/s, of which the keyless 1 is refused with 401.
+    let edge = last("edge");
+    assert!(
+        edge.denied.is_some_and(|d| d > 0.0),
+        "the gateway refused nothing\n{}",
+        out.report
+    );
+    assert!(
+        edge.success.is_some_and(|s| (50.0..100.0).contains(&s)),
+        "the gateway's success (2xx share) should be about 80%\n{}",
+        out.report
+    );
+    let (web, keyed, keyless, only_401) = through_gateway(summary)
+        .unwrap_or_else(|| panic!("no summary lines of the gateway\n{}", out.report));
+    for (what, (ok, sent)) in [
+        ("/web", web),
+        ("/mobile with a key", keyed),
+        ("/mobile without a key", keyless),
+    ] {
+        assert!(
+            sent > 0 && ok == sent,
+            "{what}: {ok} of {sent} as expected\n{}",
+            out.report
+        );
+    }
+    assert!(
+        only_401,
+        "a keyless request was answered otherwise\n{}",
         out.report
     );
     fs::remove_dir_all(&out.dir).unwrap();
@@ -311,7 +400,7 @@ fn editing_the_mesh_yaml_changes_the_live_table() {
     let deadline = Instant::now() + TIMEOUT;
     let mesh = work_dir("edit-mesh");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/mesh");
-    for file in ["web.yaml", "orders.yaml", "payments.yaml"] {
+    for file in ["web.yaml", "orders.yaml", "payments.yaml", "edge.yaml"] {
         fs::copy(shipped.join(file), mesh.join(file)).unwrap();
     }
     let mesh_dir = mesh.to_str().unwrap();

@@ -3,6 +3,9 @@
 //! and shows live per-service stats, while the operator (or a script) stops and restarts the
 //! flaky service, changes the rate, toggles flakiness, or edits the mesh YAML. A second,
 //! small stream of calls the mesh's authorization refuses shows up in the `denied/s` column.
+//! The API gateway `edge` sits in front of web: small, steady streams go through it, to its
+//! `web` route set, to its `mobile` one with an API key, and to `mobile` without one (refused
+//! 401 at the gateway); it is the table's first row.
 
 mod api;
 mod args;
@@ -20,7 +23,8 @@ mod traffic;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use http::StatusCode;
 use tokio::time::Instant;
 
 use api::Api;
@@ -31,8 +35,10 @@ pub use control::Script;
 use mesh_dir::{MeshDir, Overrides};
 use ready::Probe;
 use scrape::Scraper;
-use topology::{CaDir, Knobs, Mesh, Node, DENIED_CALLEE, DENIED_CALLER, ENTRY, FLAKY};
-use traffic::{Refused, Traffic};
+use topology::{
+    CaDir, Knobs, Mesh, Node, DENIED_CALLEE, DENIED_CALLER, ENTRY, FLAKY, GATEWAY, MOBILE_KEY,
+};
+use traffic::{Refused, Served, Target, Traffic};
 
 use crate::client;
 use crate::shutdown::Stop;
@@ -45,6 +51,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
 /// Requests per second of the call the mesh refuses (web calling payments directly).
 const DENIED_RATE: f64 = 1.0;
+
+/// Requests per second through the gateway to each of `/web/` and `/mobile/` (with the key).
+const GATEWAY_RATE: f64 = 2.0;
+
+/// Requests per second through the gateway to `/mobile/` without a key (refused with 401).
+const KEYLESS_RATE: f64 = 1.0;
 
 /// Runs the demo until Ctrl-C, SIGTERM, `q` or `--duration`. Every child process is
 /// killed and reaped before this returns, whether the demo succeeded or not.
@@ -69,6 +81,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             rate_limit: args.rate_limit,
         },
     )?;
+    if !mesh_dir
+        .load()
+        .is_some_and(|m| m.gateways.contains_key(GATEWAY))
+    {
+        bail!(
+            "the mesh in {} defines no gateway `{GATEWAY}` (the demo's is in {})",
+            mesh_dir.path.display(),
+            mesh_dir::file_of(GATEWAY)
+        );
+    }
     let mesh = Mesh::allocate(Knobs {
         failure_rate: args.failure_rate,
     })
@@ -123,6 +145,12 @@ async fn demo(
         ready = ready::converged(&api, mesh, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
+    // The gateway last: it then takes a mesh in which web has its endpoint.
+    let gateway = [launch.start_gateway(children)?];
+    tokio::select! {
+        ready = ready::wait(&client, &gateway, children, READY_TIMEOUT) => ready?,
+        () = stop.requested() => return Ok(None),
+    }
 
     let scraper = Scraper::new(client.clone(), api, mesh);
     let baseline = scraper.scrape().await.or_zero();
@@ -137,12 +165,29 @@ async fn demo(
     println!(
         "ready; sending {} req/s of GET {url} (Host: {ENTRY}) into {ENTRY}'s sidecar,\n  \
          and {DENIED_RATE} req/s of GET {denied_url} (Host: {DENIED_CALLEE}) into {DENIED_CALLER}'s\n  \
-         outbound: {DENIED_CALLER} calling {DENIED_CALLEE}, which {} does not allow (`denied/s`)\n",
+         outbound: {DENIED_CALLER} calling {DENIED_CALLEE}, which {} does not allow (`denied/s`)",
         args.rate,
         mesh_dir::file_of(DENIED_CALLEE),
     );
-    let traffic = Traffic::start(client.clone(), url, ENTRY, args.rate);
-    let denied = Traffic::start(client, denied_url, DENIED_CALLEE, DENIED_RATE);
+    let edge = mesh.gateway.listen;
+    println!(
+        "  and through the gateway {GATEWAY} (http://{edge}, the `{GATEWAY}` row):\n  \
+         {GATEWAY_RATE} req/s to /web/, {GATEWAY_RATE} req/s to /mobile/ with \
+         `x-api-key: {MOBILE_KEY}`,\n  \
+         and {KEYLESS_RATE} req/s to /mobile/ without a key, which it refuses \
+         (401, `denied/s`)\n"
+    );
+    let traffic = Traffic::start(
+        client.clone(),
+        Target::get(url).header("host", ENTRY),
+        args.rate,
+    );
+    let denied = Traffic::start(
+        client.clone(),
+        Target::get(denied_url).header("host", DENIED_CALLEE),
+        DENIED_RATE,
+    );
+    let through = ThroughGateway::start(&client, edge);
     let started = Instant::now();
     let run = live::Run {
         scraper: &scraper,
@@ -155,18 +200,69 @@ async fn demo(
     };
     live::show(&run, baseline.clone(), children, stop).await?;
 
-    tokio::join!(traffic.stop(DRAIN_GRACE), denied.stop(DRAIN_GRACE));
+    tokio::join!(
+        traffic.stop(DRAIN_GRACE),
+        denied.stop(DRAIN_GRACE),
+        through.stop(DRAIN_GRACE)
+    );
     let last = scraper.scrape().await;
     let title = format!(
         "summary after {:.1}s: {}\n\
-         {DENIED_CALLER} → {DENIED_CALLEE} (not allowed by {}): {}\n{}",
+         {DENIED_CALLER} → {DENIED_CALLEE} (not allowed by {}): {}\n{through}\n{}",
         last.at.duration_since(started).as_secs_f64(),
         traffic.counts,
         mesh_dir::file_of(DENIED_CALLEE),
-        Refused(&denied.counts),
+        Refused(&denied.counts, StatusCode::FORBIDDEN),
         live::mesh_line(launch, &last.control_plane, false),
     );
     Ok(Some(table::render(&title, &scraper.rows(&baseline, &last))))
+}
+
+/// The streams through the gateway: browsers on `/web/`, the mobile app on `/mobile/` with
+/// its key, and a client without a key, which the gateway refuses.
+struct ThroughGateway {
+    web: Traffic,
+    mobile: Traffic,
+    keyless: Traffic,
+}
+
+impl ThroughGateway {
+    /// Starts the three streams into the gateway listening at `addr`.
+    fn start(client: &client::HttpClient, addr: std::net::SocketAddr) -> ThroughGateway {
+        let get = |path: &str| Target::get(format!("http://{addr}{path}"));
+        ThroughGateway {
+            web: Traffic::start(client.clone(), get("/web/"), GATEWAY_RATE),
+            mobile: Traffic::start(
+                client.clone(),
+                get("/mobile/").header("x-api-key", MOBILE_KEY),
+                GATEWAY_RATE,
+            ),
+            keyless: Traffic::start(client.clone(), get("/mobile/"), KEYLESS_RATE),
+        }
+    }
+
+    async fn stop(&self, grace: Duration) {
+        tokio::join!(
+            self.web.stop(grace),
+            self.mobile.stop(grace),
+            self.keyless.stop(grace)
+        );
+    }
+}
+
+/// `gateway edge: /web 20 of 20 ok; /mobile with a key 20 of 20 ok;` and, on the next line,
+/// `  /mobile without a key: sent 10 requests, 10 refused with 401`.
+impl std::fmt::Display for ThroughGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "gateway {GATEWAY}: /web {}; /mobile with a key {};\n  \
+             /mobile without a key: {}",
+            Served(&self.web.counts),
+            Served(&self.mobile.counts),
+            Refused(&self.keyless.counts, StatusCode::UNAUTHORIZED),
+        )
+    }
 }
 
 /// Where the demo's programs are, the mesh they form, the YAML the control plane serves,
@@ -210,7 +306,7 @@ impl Launch<'_> {
     /// which sidecar runs which version.
     fn introduce(&self) {
         println!(
-            "convoy-demo: logs (control-plane.log, *.app.log, *.sidecar.log) in {}",
+            "convoy-demo: logs (control-plane.log, *.app.log, *.sidecar.log, {GATEWAY}.gateway.log)\n  in {}",
             shown(self.work_dir)
         );
         let dir = shown(&self.mesh_dir.path);
@@ -227,6 +323,10 @@ impl Launch<'_> {
              within a second every sidecar runs the new version (`version` column); an edit\n  \
              that does not validate is refused, shown above the table, and changes nothing",
             mesh_dir::file_of(FLAKY)
+        );
+        println!(
+            "  {} is the gateway's: its routes, API key and rate limit (EDIT ME there too)",
+            mesh_dir::file_of(GATEWAY)
         );
         println!(
             "  which sidecar runs which version: {} status --url {} --ca-file {}",
@@ -272,6 +372,32 @@ impl Launch<'_> {
         Ok(Probe {
             what: "the control plane".to_owned(),
             url: format!("http://{}/ready", cp.admin),
+            log,
+        })
+    }
+
+    /// Starts the gateway (in control-plane mode, as the service `edge`); returns what to
+    /// poll before sending traffic through it.
+    fn start_gateway(&self, children: &mut Children) -> anyhow::Result<Probe> {
+        let log = self.work_dir.join(format!("{GATEWAY}.gateway.log"));
+        children.spawn(
+            &format!("the gateway {GATEWAY}"),
+            &self.binaries.proxy,
+            self.mesh.gateway_args(self.ca),
+            &log,
+            Log::Fresh,
+        )?;
+        let gw = self.mesh.gateway;
+        println!(
+            "  gateway {GATEWAY}: http://{}/web/… and /mobile/… (x-api-key: {MOBILE_KEY})\n    \
+             admin {} (its routes: {})",
+            gw.listen,
+            gw.admin,
+            mesh_dir::file_of(GATEWAY)
+        );
+        Ok(Probe {
+            what: format!("the gateway {GATEWAY}"),
+            url: format!("http://{}/ready", gw.admin),
             log,
         })
     }

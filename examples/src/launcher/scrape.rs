@@ -3,8 +3,10 @@
 //! A service's request stats, rate-limit and authorization refusals come from its own
 //! sidecars (inbound);
 //! its retries and ejected endpoints from its callers' sidecars, which make those calls;
-//! the version each sidecar runs from its own `convoy_config_version`. Each scrape also asks
-//! the control plane (over TLS) for the version it publishes and the last change it refused.
+//! the version each sidecar runs from its own `convoy_config_version`. Each scrape also reads
+//! the gateway's admin `/metrics` (its requests, refusals and version: the first row), and
+//! asks the control plane (over TLS) for the version it publishes and the last change it
+//! refused.
 
 use std::time::Duration;
 
@@ -14,9 +16,11 @@ use tokio::time::Instant;
 use serde::Deserialize;
 
 use super::api::Api;
-use super::topology::Mesh;
+use super::topology::{Mesh, GATEWAY};
 use crate::client::{self, HttpClient};
-use crate::metrics::{counter_rate, Exposition, PolicyCounters, ServiceCounters, ServiceStats};
+use crate::metrics::{
+    counter_rate, Exposition, GatewayCounters, PolicyCounters, ServiceCounters, ServiceStats,
+};
 
 /// A scrape slower than this is reported as failed rather than stalling the table.
 const SCRAPE_TIMEOUT: Duration = Duration::from_millis(800);
@@ -41,11 +45,33 @@ impl Sidecar {
         Sidecar {
             inbound: ServiceCounters::from_exposition(e, service),
             policy: PolicyCounters::from_exposition(e),
-            // A gauge holding a whole number: the cast is exact.
-            version: e
-                .matching(CONFIG_VERSION, &[])
-                .next()
-                .map(|s| s.value.max(0.0) as u64),
+            version: config_version(e),
+        }
+    }
+}
+
+/// The mesh version in a scrape (`convoy_config_version`), if exported.
+fn config_version(e: &Exposition) -> Option<u64> {
+    // A gauge holding a whole number: the cast is exact.
+    e.matching(CONFIG_VERSION, &[])
+        .next()
+        .map(|s| s.value.max(0.0) as u64)
+}
+
+/// What the demo reads from the gateway's scrape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gateway {
+    pub(crate) counters: GatewayCounters,
+    /// The mesh version it runs, if it exports one.
+    pub(crate) version: Option<u64>,
+}
+
+impl Gateway {
+    /// What the demo reads from a scrape of the gateway [`GATEWAY`].
+    pub(crate) fn from_exposition(e: &Exposition) -> Self {
+        Gateway {
+            counters: GatewayCounters::from_exposition(e, GATEWAY),
+            version: config_version(e),
         }
     }
 }
@@ -102,11 +128,12 @@ impl ControlPlane {
 }
 
 /// Every sidecar at one moment (or why it could not be read), in the mesh's node order,
-/// and the control plane's status.
+/// the gateway, and the control plane's status.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) at: Instant,
     pub(crate) sidecars: Vec<Result<Sidecar, String>>,
+    pub(crate) gateway: Result<Gateway, String>,
     pub(crate) control_plane: Result<ControlPlane, String>,
 }
 
@@ -118,6 +145,9 @@ impl Snapshot {
             if sidecar.is_err() {
                 *sidecar = Ok(Sidecar::default());
             }
+        }
+        if self.gateway.is_err() {
+            self.gateway = Ok(Gateway::default());
         }
         self
     }
@@ -132,23 +162,25 @@ pub(crate) enum Ejected {
     One(bool),
 }
 
-/// One row of the table: a service (or one of its instances) over an interval.
+/// One row of the table: the gateway, a service or one of its instances, over an interval.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Row {
-    /// The service, or the instance (`payments-1`).
+    /// The gateway (`edge`), the service, or the instance (`payments-1`).
     pub(crate) label: String,
     /// An instance of the service in the row above.
     pub(crate) instance: bool,
-    /// Inbound stats from its own sidecar(s).
+    /// Inbound stats from its own sidecar(s); the gateway's from its own metrics, its
+    /// success being the share of 2xx (its refusals count against it).
     pub(crate) stats: Result<ServiceStats, String>,
     /// Retries per second its callers' sidecars sent it; `None` if nothing calls it
     /// through a sidecar (or a caller could not be read).
     pub(crate) retries_per_second: Option<f64>,
     /// `None` without outlier detection on its calls.
     pub(crate) ejected: Option<Ejected>,
-    /// Requests per second its own sidecar(s) refused with 429.
+    /// Requests per second its own sidecar(s) (or the gateway) refused with 429.
     pub(crate) limited_per_second: Option<f64>,
-    /// Requests per second its own sidecar(s) refused by authorization (403).
+    /// Requests per second its own sidecar(s) refused by authorization (403); the gateway's
+    /// 401s and 403s.
     pub(crate) denied_per_second: Option<f64>,
     /// The lowest and highest mesh version its own sidecar(s) run now; `None` if one could
     /// not be read or exports none.
@@ -191,13 +223,15 @@ struct Service {
 pub(crate) struct Scraper {
     client: HttpClient,
     targets: Vec<(&'static str, String)>,
+    /// The gateway's `/metrics`.
+    gateway: String,
     control_plane: Api,
     services: Vec<Service>,
 }
 
 impl Scraper {
-    /// Scrapes the sidecars of `mesh` (plain HTTP admin) with `client`, and asks the control
-    /// plane through `control_plane`.
+    /// Scrapes the sidecars and the gateway of `mesh` (plain HTTP admin) with `client`, and
+    /// asks the control plane through `control_plane`.
     pub(crate) fn new(client: HttpClient, control_plane: Api, mesh: &Mesh) -> Self {
         let targets = mesh
             .nodes
@@ -227,42 +261,85 @@ impl Scraper {
         Self {
             client,
             targets,
+            gateway: format!("http://{}/metrics", mesh.gateway.admin),
             control_plane,
             services,
         }
     }
 
-    /// Scrapes every sidecar.
+    /// Scrapes every sidecar and the gateway.
     pub(crate) async fn scrape(&self) -> Snapshot {
         let at = Instant::now();
         let mut sidecars = Vec::with_capacity(self.targets.len());
         // A few loopback GETs: doing them in turn keeps this simple and still fast.
         for (service, url) in &self.targets {
-            let sidecar = match client::get(&self.client, url, &[], SCRAPE_TIMEOUT).await {
-                Ok((StatusCode::OK, body)) => Exposition::parse(&String::from_utf8_lossy(&body))
-                    .map(|e| Sidecar::from_exposition(&e, service))
-                    .map_err(|e| e.to_string()),
-                Ok((status, _)) => Err(format!("GET {url} answered {status}")),
-                Err(e) => Err(format!("GET {url}: {e}")),
-            };
+            let sidecar = self
+                .metrics(url)
+                .await
+                .map(|e| Sidecar::from_exposition(&e, service));
             sidecars.push(sidecar);
         }
+        let gateway = self
+            .metrics(&self.gateway)
+            .await
+            .map(|e| Gateway::from_exposition(&e));
         let control_plane = ControlPlane::status(&self.control_plane).await;
         Snapshot {
             at,
             sidecars,
+            gateway,
             control_plane,
         }
     }
 
-    /// One row per service, followed by one per instance of a service that has several.
+    /// `GET url` of a `/metrics`, parsed.
+    async fn metrics(&self, url: &str) -> Result<Exposition, String> {
+        match client::get(&self.client, url, &[], SCRAPE_TIMEOUT).await {
+            Ok((StatusCode::OK, body)) => {
+                Exposition::parse(&String::from_utf8_lossy(&body)).map_err(|e| e.to_string())
+            }
+            Ok((status, _)) => Err(format!("GET {url} answered {status}")),
+            Err(e) => Err(format!("GET {url}: {e}")),
+        }
+    }
+
+    /// The gateway's row: what it answered (of any route), its 429s as `limit/s` and its
+    /// 401s and 403s as `denied/s`; it retries nothing in the demo and ejects nothing.
+    fn gateway_row(earlier: &Snapshot, later: &Snapshot, elapsed: Duration) -> Row {
+        let delta = match (&earlier.gateway, &later.gateway) {
+            (Ok(before), Ok(after)) => Ok(after.counters.since(&before.counters)),
+            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        };
+        let per_second = |n: f64| n / elapsed.as_secs_f64().max(f64::EPSILON);
+        Row {
+            label: GATEWAY.to_owned(),
+            instance: false,
+            stats: delta
+                .as_ref()
+                .map(|d| d.stats(elapsed))
+                .map_err(Clone::clone),
+            retries_per_second: None,
+            ejected: None,
+            limited_per_second: delta.as_ref().ok().map(|d| per_second(d.limited)),
+            denied_per_second: delta.as_ref().ok().map(|d| per_second(d.denied)),
+            version: later
+                .gateway
+                .as_ref()
+                .ok()
+                .and_then(|g| g.version)
+                .map(|v| (v, v)),
+        }
+    }
+
+    /// The gateway's row, then one per service, each followed by one per instance of a
+    /// service that has several.
     pub(crate) fn rows(&self, earlier: &Snapshot, later: &Snapshot) -> Vec<Row> {
         let elapsed = later.at.duration_since(earlier.at);
         let pair = |i: usize| match (&earlier.sidecars[i], &later.sidecars[i]) {
             (Ok(before), Ok(after)) => Ok((before, after)),
             (Err(e), _) | (_, Err(e)) => Err(e.clone()),
         };
-        let mut rows = Vec::new();
+        let mut rows = vec![Self::gateway_row(earlier, later, elapsed)];
         for service in &self.services {
             let name = service.name;
             // Inbound: each instance's delta, then added up (a restarted sidecar is then
@@ -380,6 +457,7 @@ mod tests {
         Snapshot {
             at,
             sidecars: vec![Ok(Sidecar::default()); mesh.nodes.len()],
+            gateway: Err("not yet".to_owned()),
             control_plane: Err("not asked".to_owned()),
         }
     }
@@ -436,9 +514,27 @@ mod tests {
                 )),
                 Err("down".to_owned()),
             ],
+            gateway: Ok(Gateway::from_exposition(
+                &Exposition::parse(
+                    "convoy_config_version 7\n\
+                     convoy_gateway_requests_total{gateway=\"edge\",status=\"200\"} 8\n\
+                     convoy_gateway_requests_total{gateway=\"edge\",status=\"401\"} 2\n\
+                     convoy_gateway_requests_total{gateway=\"edge\",status=\"429\"} 2\n",
+                )
+                .unwrap(),
+            )),
             control_plane: Err("not asked".to_owned()),
         };
-        let rows = scraper.rows(&earlier, &later);
+        let all = scraper.rows(&earlier, &later);
+        let (edge, rows) = all.split_first().unwrap();
+        assert_eq!(edge.label, "edge");
+        let stats = edge.stats.as_ref().unwrap();
+        assert_eq!(stats.requests_per_second, 6.0);
+        assert_eq!(stats.success_ratio, Some(8.0 / 12.0), "2xx only");
+        assert_eq!(edge.denied_per_second, Some(1.0));
+        assert_eq!(edge.limited_per_second, Some(1.0));
+        assert_eq!((edge.retries_per_second, edge.ejected), (None, None));
+        assert_eq!(edge.version, Some((7, 7)));
         let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -521,9 +617,12 @@ mod tests {
                      convoy_authorization_total{rule=\"default-deny\",result=\"deny\"} 1\n",
                 )),
             ],
+            gateway: Err("down".to_owned()),
             control_plane: Err("not asked".to_owned()),
         };
         let rows = scraper.rows(&earlier, &later);
+        assert_eq!(rows[0].stats, Err("not yet".to_owned()), "the gateway");
+        let rows = &rows[1..];
         let payments = rows[2].stats.as_ref().unwrap();
         assert_eq!(payments.requests_per_second, 40.0);
         assert_eq!(payments.success_ratio, Some(0.85));

@@ -68,6 +68,13 @@ pub(crate) const DENIED_CALLER: &str = "web";
 /// own sidecars answer [`DENIED_CALLER`]'s requests 403.
 pub(crate) const DENIED_CALLEE: &str = "payments";
 
+/// The demo's API gateway (`gateways.edge` in `edge.yaml`), in front of [`ENTRY`].
+pub(crate) const GATEWAY: &str = "edge";
+
+/// The API key the gateway's `mobile` route set takes (`x-api-key`); `edge.yaml` holds
+/// only its SHA-256.
+pub(crate) const MOBILE_KEY: &str = "demo-mobile-key";
+
 /// What the demo's flags change in the apps.
 #[derive(Debug, Clone)]
 pub(crate) struct Knobs {
@@ -120,6 +127,15 @@ impl CaDir {
     }
 }
 
+/// Loopback addresses of the gateway.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GatewayAddrs {
+    /// Its first listener (`--gateway-addr`), where clients call it (plain HTTP).
+    pub(crate) listen: SocketAddr,
+    /// `/live`, `/ready`, `/metrics`.
+    pub(crate) admin: SocketAddr,
+}
+
 /// Loopback addresses of one instance and its sidecar.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addrs {
@@ -154,14 +170,16 @@ impl Node {
 pub(crate) struct Mesh {
     pub(crate) control_plane: ControlPlaneAddrs,
     pub(crate) nodes: Vec<Node>,
+    pub(crate) gateway: GatewayAddrs,
     pub(crate) knobs: Knobs,
 }
 
 impl Mesh {
-    /// Gives the control plane and every app and sidecar listener its own free port.
+    /// Gives the control plane, every app and sidecar listener and the gateway's listener
+    /// and admin their own free port.
     pub(crate) fn allocate(knobs: Knobs) -> std::io::Result<Self> {
         let count: usize = SERVICES.iter().map(|s| s.instances).sum();
-        let mut ports = free_ports(2 + count * 4)?.into_iter();
+        let mut ports = free_ports(2 + count * 4 + 2)?.into_iter();
         let mut next = || ports.next().expect("one port per listener");
         let control_plane = ControlPlaneAddrs {
             listen: next(),
@@ -182,9 +200,14 @@ impl Mesh {
                 });
             }
         }
+        let gateway = GatewayAddrs {
+            listen: next(),
+            admin: next(),
+        };
         Ok(Self {
             control_plane,
             nodes,
+            gateway,
             knobs,
         })
     }
@@ -214,6 +237,21 @@ impl Mesh {
             format!("--outbound-addr={}", a.outbound),
             format!("--inbound-addr={}", a.inbound),
             format!("--admin-addr={}", a.admin),
+        ]
+    }
+
+    /// Arguments for `convoy-proxy` as the gateway [`GATEWAY`]: its routes come from the
+    /// control plane (`gateways.edge`), its first listener moves to a free port, and it
+    /// calls mesh services over mTLS with its own certificate.
+    pub(crate) fn gateway_args(&self, ca: &CaDir) -> Vec<String> {
+        vec![
+            "--gateway".to_owned(),
+            format!("--control-plane={}", self.control_plane.url()),
+            format!("--control-plane-ca={}", ca.ca_file().display()),
+            format!("--join-token-file={}", ca.join_token_file().display()),
+            format!("--service={GATEWAY}"),
+            format!("--admin-addr={}", self.gateway.admin),
+            format!("--gateway-addr={}", self.gateway.listen),
         ]
     }
 
@@ -313,11 +351,12 @@ mod tests {
                 ]
             })
             .chain([mesh.control_plane.listen, mesh.control_plane.admin])
+            .chain([mesh.gateway.listen, mesh.gateway.admin])
             .map(|a| a.port())
             .collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 18);
+        assert_eq!(ports.len(), 20);
     }
 
     #[test]
@@ -357,6 +396,19 @@ mod tests {
                 format!("--admin-addr={}", cp.admin),
                 "--ca-dir=/w/ca".to_owned(),
                 "--trust-domain=demo.convoy".to_owned(),
+            ]
+        );
+        let gw = mesh.gateway;
+        assert_eq!(
+            mesh.gateway_args(&ca),
+            [
+                "--gateway".to_owned(),
+                format!("--control-plane=https://{}", cp.listen),
+                "--control-plane-ca=/w/ca/ca.pem".to_owned(),
+                "--join-token-file=/w/ca/join-token".to_owned(),
+                "--service=edge".to_owned(),
+                format!("--admin-addr={}", gw.admin),
+                format!("--gateway-addr={}", gw.listen),
             ]
         );
     }

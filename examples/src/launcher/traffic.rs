@@ -27,6 +27,8 @@ pub(crate) struct Counts {
     pub(crate) sent: AtomicU64,
     pub(crate) ok: AtomicU64,
     pub(crate) client_errors: AtomicU64,
+    /// Of `client_errors`, those answered 401 (unauthenticated).
+    pub(crate) unauthorized: AtomicU64,
     /// Of `client_errors`, those answered 403 (forbidden).
     pub(crate) forbidden: AtomicU64,
     pub(crate) server_errors: AtomicU64,
@@ -52,22 +54,32 @@ impl fmt::Display for Counts {
     }
 }
 
-/// What a stream that should be refused saw: `sent 12 requests, 12 refused with 403`, then
-/// any other outcome (`, 1 answered otherwise`, `, 1 without response`).
-pub(crate) struct Refused<'a>(pub(crate) &'a Counts);
+impl Counts {
+    /// How many were answered with `status` (401 and 403 are counted).
+    fn refused(&self, status: StatusCode) -> u64 {
+        match status {
+            StatusCode::UNAUTHORIZED => self.unauthorized.load(Relaxed),
+            StatusCode::FORBIDDEN => self.forbidden.load(Relaxed),
+            _ => 0,
+        }
+    }
 
-impl fmt::Display for Refused<'_> {
+    /// Answered with any status.
+    fn answered(&self) -> u64 {
+        self.ok.load(Relaxed) + self.client_errors.load(Relaxed) + self.server_errors.load(Relaxed)
+    }
+}
+
+/// What a stream that should succeed saw: `20 of 20 ok`, then any other outcome
+/// (`, 1 answered otherwise`, `, 1 without response`).
+pub(crate) struct Served<'a>(pub(crate) &'a Counts);
+
+impl fmt::Display for Served<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
-        let forbidden = c.forbidden.load(Relaxed);
-        let answered =
-            c.ok.load(Relaxed) + c.client_errors.load(Relaxed) + c.server_errors.load(Relaxed);
-        write!(
-            f,
-            "sent {} requests, {forbidden} refused with 403",
-            c.sent.load(Relaxed)
-        )?;
-        match answered - forbidden {
+        let ok = c.ok.load(Relaxed);
+        write!(f, "{ok} of {} ok", c.sent.load(Relaxed))?;
+        match c.answered() - ok {
             0 => {}
             n => write!(f, ", {n} answered otherwise")?,
         }
@@ -75,6 +87,55 @@ impl fmt::Display for Refused<'_> {
             0 => Ok(()),
             n => write!(f, ", {n} without response"),
         }
+    }
+}
+
+/// What a stream that should be refused with a status (401 or 403) saw: `sent 12
+/// requests, 12 refused with 403`, then any other outcome (`, 1 answered otherwise`,
+/// `, 1 without response`).
+pub(crate) struct Refused<'a>(pub(crate) &'a Counts, pub(crate) StatusCode);
+
+impl fmt::Display for Refused<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Refused(c, status) = *self;
+        let refused = c.refused(status);
+        write!(
+            f,
+            "sent {} requests, {refused} refused with {}",
+            c.sent.load(Relaxed),
+            status.as_u16()
+        )?;
+        match c.answered() - refused {
+            0 => {}
+            n => write!(f, ", {n} answered otherwise")?,
+        }
+        match c.failed.load(Relaxed) {
+            0 => Ok(()),
+            n => write!(f, ", {n} without response"),
+        }
+    }
+}
+
+/// What a stream asks for: `GET url` with some headers.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Target {
+    /// `GET url`, with no header but the `traceparent` each request gets.
+    pub(crate) fn get(url: String) -> Self {
+        Target {
+            url,
+            headers: Vec::new(),
+        }
+    }
+
+    /// This, with the header `name: value` too (`host`, `x-api-key`).
+    pub(crate) fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
     }
 }
 
@@ -96,8 +157,8 @@ fn schedule(rate: f64) -> Interval {
 }
 
 impl Traffic {
-    /// Starts sending `rate` requests per second of `GET url` with `Host: host`.
-    pub(crate) fn start(client: HttpClient, url: String, host: &'static str, rate: f64) -> Self {
+    /// Starts sending `rate` requests per second to `target`.
+    pub(crate) fn start(client: HttpClient, target: Target, rate: f64) -> Self {
         let counts = Arc::new(Counts::default());
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
         let (rate_tx, mut rate_rx) = watch::channel(rate);
@@ -121,16 +182,24 @@ impl Traffic {
                         continue;
                     };
                     counts.sent.fetch_add(1, Relaxed);
-                    let (client, url, counts) = (client.clone(), url.clone(), counts.clone());
+                    let (client, target, counts) = (client.clone(), target.clone(), counts.clone());
                     tokio::spawn(async move {
                         let trace = traceparent();
-                        let headers = [("host", host), ("traceparent", trace.as_str())];
-                        let outcome = client::get(&client, &url, &headers, REQUEST_TIMEOUT).await;
+                        let mut headers: Vec<(&str, &str)> = target.headers.clone();
+                        headers.push(("traceparent", trace.as_str()));
+                        let outcome =
+                            client::get(&client, &target.url, &headers, REQUEST_TIMEOUT).await;
                         let counter = match outcome {
                             Ok((status, _)) if status.is_server_error() => &counts.server_errors,
                             Ok((status, _)) if status.is_client_error() => {
-                                if status == StatusCode::FORBIDDEN {
-                                    counts.forbidden.fetch_add(1, Relaxed);
+                                match status {
+                                    StatusCode::UNAUTHORIZED => {
+                                        counts.unauthorized.fetch_add(1, Relaxed);
+                                    }
+                                    StatusCode::FORBIDDEN => {
+                                        counts.forbidden.fetch_add(1, Relaxed);
+                                    }
+                                    _ => {}
                                 }
                                 &counts.client_errors
                             }
@@ -190,20 +259,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn successes_name_what_else_happened() {
+        let counts = Counts::default();
+        counts.sent.store(5, Relaxed);
+        counts.ok.store(5, Relaxed);
+        assert_eq!(Served(&counts).to_string(), "5 of 5 ok");
+        counts.sent.store(7, Relaxed);
+        counts.server_errors.store(1, Relaxed);
+        counts.failed.store(1, Relaxed);
+        assert_eq!(
+            Served(&counts).to_string(),
+            "5 of 7 ok, 1 answered otherwise, 1 without response"
+        );
+    }
+
+    #[test]
     fn refusals_name_what_else_happened() {
         let counts = Counts::default();
         counts.sent.store(7, Relaxed);
         counts.client_errors.store(4, Relaxed);
         counts.forbidden.store(4, Relaxed);
         assert_eq!(
-            Refused(&counts).to_string(),
+            Refused(&counts, StatusCode::FORBIDDEN).to_string(),
             "sent 7 requests, 4 refused with 403"
         );
         counts.ok.store(1, Relaxed);
         counts.failed.store(2, Relaxed);
         assert_eq!(
-            Refused(&counts).to_string(),
+            Refused(&counts, StatusCode::FORBIDDEN).to_string(),
             "sent 7 requests, 4 refused with 403, 1 answered otherwise, 2 without response"
+        );
+        assert_eq!(
+            Refused(&counts, StatusCode::UNAUTHORIZED).to_string(),
+            "sent 7 requests, 0 refused with 401, 5 answered otherwise, 2 without response"
         );
     }
 }
