@@ -36,7 +36,7 @@ pub enum AppError {
     /// `--control-plane` without `--service`, `--app`, `--control-plane-ca` or
     /// `--join-token-file` (the command line refuses this already).
     #[error(
-        "--control-plane needs --service NAME, --app ADDR, --control-plane-ca FILE and --join-token-file FILE"
+        "--control-plane needs --service NAME, --control-plane-ca FILE, --join-token-file FILE and --app ADDR (a gateway, --gateway, has no app)"
     )]
     MissingSidecarFlags,
     /// Other sidecars could not be told where the inbound listener is.

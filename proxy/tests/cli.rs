@@ -112,9 +112,22 @@ fn exactly_one_of_config_and_control_plane() {
 
 #[test]
 fn control_plane_mode_needs_a_valid_service_and_an_app() {
-    let (code, stderr) = refused(&["--control-plane", "127.0.0.1:4200", "--service", "web"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--app <ADDR>"), "{stderr}");
+    // --app is not a clap requirement (a gateway has no app), so the start refuses it.
+    let (code, stderr) = refused(&[
+        "--control-plane",
+        "127.0.0.1:4200",
+        "--service",
+        "web",
+        "--control-plane-ca",
+        "ca.pem",
+        "--join-token-file",
+        "join-token",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--app ADDR (a gateway, --gateway, has no app)"),
+        "{stderr}"
+    );
     let (code, stderr) = refused_sidecar("127.0.0.1:4200", "Web_1", &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
