@@ -22,7 +22,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{open_loop, percentile};
+use common::{open_loop, percentile, Args};
 use convoy_tests::config::closed_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto, Proxy};
@@ -35,45 +35,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const ISSUER: &str = "https://issuer.bench";
 const AUDIENCE: &str = "bench";
 const HMAC_SECRET: &[u8] = b"a bench secret of thirty-two bytes!";
-
-struct Args {
-    rate: u32,
-    seconds: u64,
-    rounds: usize,
-    connections: usize,
-}
-
-fn args() -> Args {
-    let mut args = Args {
-        rate: 1000,
-        seconds: 5,
-        rounds: 3,
-        connections: 32,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let value = || {
-            argv.get(i + 1)
-                .unwrap_or_else(|| panic!("{} needs a value", argv[i]))
-                .parse::<u64>()
-                .unwrap_or_else(|e| panic!("{}: {e}", argv[i]))
-        };
-        match argv[i].as_str() {
-            "--rate" => args.rate = value() as u32,
-            "--seconds" => args.seconds = value(),
-            "--rounds" => args.rounds = value() as usize,
-            "--connections" => args.connections = value() as usize,
-            "--bench" => {
-                i += 1;
-                continue;
-            }
-            other => panic!("unknown argument {other}"),
-        }
-        i += 2;
-    }
-    args
-}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -121,7 +82,12 @@ async fn closed_loop(case: &Case, client: &HttpClient, connections: usize, secon
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args = args();
+    let args = Args::parse(Args {
+        rate: 1000,
+        seconds: 5,
+        rounds: 3,
+        connections: 32,
+    });
     let upstream = EchoServer::start("api").await;
     let dir = tempfile::tempdir().expect("a temporary directory");
 

@@ -27,7 +27,7 @@ mod common;
 #[path = "../tests/fake_control_plane/mod.rs"]
 mod fake_control_plane;
 
-use common::{open_loop, percentile};
+use common::{open_loop, percentile, Args};
 use convoy_tests::config::closed_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{proxy_to_meshed, ConfigYaml, HttpClient, Proto, Proxy};
@@ -37,46 +37,6 @@ use fake_control_plane::FakeControlPlane;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-struct Args {
-    rate: u32,
-    seconds: u64,
-    rounds: usize,
-    connections: usize,
-}
-
-fn args() -> Args {
-    let mut args = Args {
-        rate: 1000,
-        seconds: 5,
-        rounds: 3,
-        connections: 16,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let value = || {
-            argv.get(i + 1)
-                .unwrap_or_else(|| panic!("{} needs a value", argv[i]))
-                .parse::<u64>()
-                .unwrap_or_else(|e| panic!("{}: {e}", argv[i]))
-        };
-        match argv[i].as_str() {
-            "--rate" => args.rate = value() as u32,
-            "--seconds" => args.seconds = value(),
-            "--rounds" => args.rounds = value() as usize,
-            "--connections" => args.connections = value() as usize,
-            // `cargo bench` passes `--bench`.
-            "--bench" => {
-                i += 1;
-                continue;
-            }
-            other => panic!("unknown argument {other}"),
-        }
-        i += 2;
-    }
-    args
-}
 
 /// Where requests go, and what to call it in the table.
 struct Topology {
@@ -115,7 +75,12 @@ async fn handshakes_per_second(client: &MtlsClient, connections: usize, seconds:
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args = args();
+    let args = Args::parse(Args {
+        rate: 1000,
+        seconds: 5,
+        rounds: 3,
+        connections: 16,
+    });
     let app = EchoServer::start("orders").await;
 
     // Plaintext: sidecars from files have no identity.

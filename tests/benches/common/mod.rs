@@ -75,3 +75,43 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1] as f64
 }
+
+/// The flags every bench takes: `--rate R` (open-loop requests/s), `--seconds S` per run,
+/// `--rounds N` (topologies or routes take turns N times), `--connections C`.
+pub(crate) struct Args {
+    pub(crate) rate: u32,
+    pub(crate) seconds: u64,
+    pub(crate) rounds: usize,
+    pub(crate) connections: usize,
+}
+
+impl Args {
+    /// The command line's flags over `defaults`; panics with the flag's name on a bad value.
+    pub(crate) fn parse(defaults: Args) -> Args {
+        let mut args = defaults;
+        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let mut i = 0;
+        while i < argv.len() {
+            let value = || {
+                argv.get(i + 1)
+                    .unwrap_or_else(|| panic!("{} needs a value", argv[i]))
+                    .parse::<u64>()
+                    .unwrap_or_else(|e| panic!("{}: {e}", argv[i]))
+            };
+            match argv[i].as_str() {
+                "--rate" => args.rate = value() as u32,
+                "--seconds" => args.seconds = value(),
+                "--rounds" => args.rounds = value() as usize,
+                "--connections" => args.connections = value() as usize,
+                // `cargo bench` passes `--bench`.
+                "--bench" => {
+                    i += 1;
+                    continue;
+                }
+                other => panic!("unknown argument {other}"),
+            }
+            i += 2;
+        }
+        args
+    }
+}
