@@ -2,7 +2,7 @@
 //! the mesh with the sidecar's own settings, bind new TCP listeners, then swap (the bundle, then
 //! the snapshot), keeping the state the change does not touch.
 
-use super::listeners::TcpServices;
+use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
 use crate::identity::{Identity, TrustBundle};
 use crate::snapshot::{content_version, Snapshot};
@@ -60,6 +60,8 @@ pub(super) struct Applier {
     ready: Arc<AtomicBool>,
     identity: Identity,
     tcp: TcpServices,
+    /// A gateway serves no TCP services (it has no local app and no outbound listener).
+    gateway: bool,
     /// The version in force and a hash of its mesh: the same again (a reconnect) is acked
     /// without a rebuild.
     in_force: Option<(u64, String)>,
@@ -82,6 +84,7 @@ impl Applier {
             ready: handles.ready.clone(),
             identity: handles.identity.clone(),
             tcp: TcpServices::new(handles),
+            gateway: control.gateway,
             in_force: None,
         }
     }
@@ -141,7 +144,11 @@ impl Applier {
         let config = ProxyConfig::combine(sidecar, mesh)?;
         let services = config.mesh.services.len();
         // Bound before the swap: a port in use refuses the snapshot and changes nothing.
-        let listeners = self.tcp.bind_new(&config).await?;
+        let listeners = if self.gateway {
+            NewListeners::default()
+        } else {
+            self.tcp.bind_new(&config).await?
+        };
         if self
             .identity
             .set_trust(trust)

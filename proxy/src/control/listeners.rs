@@ -34,7 +34,7 @@ pub(super) struct TcpServices {
 }
 
 /// Listeners bound for a snapshot that is not in force yet; dropping them unbinds them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct NewListeners(Vec<(String, SocketAddr, TcpListener)>);
 
 impl TcpServices {
