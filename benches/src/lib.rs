@@ -1,0 +1,5 @@
+//! Convoy's bundled load generator: constant-rate, open-loop HTTP load, HDR latency percentiles.
+
+pub mod cli;
+pub mod load;
+pub mod report;
