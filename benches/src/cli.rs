@@ -1,5 +1,6 @@
 //! Command-line flags of `convoy-bench` and the parsers of their values.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -20,6 +21,68 @@ pub enum Command {
     /// Send requests to URL at a constant rate, whether or not earlier ones have finished,
     /// and report latency percentiles measured from each request's scheduled send time.
     Load(LoadArgs),
+    /// Build each topology on loopback (direct, Convoy sidecars, HAProxy, nginx), run the same
+    /// open-loop load through each in turn over several rounds, and write a comparison
+    /// (results.md, results.json, latency.svg).
+    Compare(CompareArgs),
+}
+
+/// Flags of `convoy-bench compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Requests per second of the latency rounds.
+    #[arg(long, default_value = "2000", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// How long each topology is loaded in each round.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Rounds: every topology takes its turn once per round, so drift affects all alike.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+
+    /// The ascending rates of the knee sweep (comma-separated, requests per second).
+    #[arg(long, default_value = "1000,2000,4000,8000,16000", value_delimiter = ',', value_parser = parse_rate)]
+    pub knee_rates: Vec<f64>,
+
+    /// How long each topology is loaded at each rate of the knee sweep.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub knee_duration: Duration,
+
+    /// HTTP/1.1 connections of the load generator, for every topology.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+
+    /// A smoke test: 1 round of 1s at 500 req/s, no knee sweep.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Only these topologies (comma-separated names; `direct`, the baseline, always runs):
+    /// direct, convoy-1, convoy-2, convoy-2-mtls, haproxy-1, haproxy-2-mtls, nginx-1,
+    /// nginx-2-mtls.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
+
+    /// Where `convoy-proxy` and `convoy-control-plane` are; default: beside this executable.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+
+    /// The HAProxy executable.
+    #[arg(long, default_value = "/usr/sbin/haproxy")]
+    pub haproxy: PathBuf,
+
+    /// The nginx executable.
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    pub nginx: PathBuf,
+
+    /// Do not pin the generator and the proxies to different CPUs with taskset.
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// The results folder (results.md, results.json, latency.svg).
+    #[arg(long, default_value = "benches/results")]
+    pub out: PathBuf,
 }
 
 /// Flags of `convoy-bench load`.
@@ -49,6 +112,11 @@ pub struct LoadArgs {
     /// Send a POST with a body of this size (`64`, `1KiB`, `1MiB`, `10kB`) instead of a GET.
     #[arg(long, env = "CONVOY_BENCH_BODY_SIZE", value_parser = parse_size)]
     pub body_size: Option<usize>,
+
+    /// The Host header (HTTP/1.1) or `:authority` (HTTP/2) to send instead of the URL's, e.g.
+    /// the service name a sidecar routes on.
+    #[arg(long, env = "CONVOY_BENCH_HOST")]
+    pub host: Option<String>,
 
     /// A request not answered within this time of its scheduled send time counts as a timeout.
     #[arg(long, env = "CONVOY_BENCH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -174,7 +242,9 @@ mod tests {
     #[test]
     fn flags_with_defaults() {
         let cli = parse(&["http://127.0.0.1:1/", "--rate", "50"]).expect("valid flags");
-        let Command::Load(args) = cli.command;
+        let Command::Load(args) = cli.command else {
+            panic!("a load command")
+        };
         assert_eq!(args.rate, 50.0);
         assert_eq!(args.duration, Duration::from_secs(10));
         assert_eq!(args.connections, 10);

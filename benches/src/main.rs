@@ -15,5 +15,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Compare(args) => match convoy_bench::compare::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("convoy-bench compare: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -108,6 +108,31 @@ impl Stats {
         }
     }
 
+    /// Adds another run's tally to this one.
+    pub fn merge(&mut self, other: &Stats) {
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("histograms of the same bounds");
+        self.responses += other.responses;
+        let (a, b) = (&mut self.errors, &other.errors);
+        a.total += b.total;
+        a.connect += b.connect;
+        a.timeout += b.timeout;
+        a.status_5xx += b.status_5xx;
+        a.status_4xx += b.status_4xx;
+        a.other += b.other;
+    }
+
+    /// The latency at quantile `q` (0..=1) in µs, or `None` when nothing was answered.
+    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+        (!self.latency_us.is_empty()).then(|| self.latency_us.value_at_quantile(q))
+    }
+
+    /// The error counts so far.
+    pub fn error_counts(&self) -> ErrorCounts {
+        self.errors
+    }
+
     /// Responses so far (any status).
     pub fn responses(&self) -> u64 {
         self.responses

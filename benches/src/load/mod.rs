@@ -81,8 +81,22 @@ pub fn run(args: LoadArgs) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Runs the load and summarizes it.
+/// Runs the load and summarizes it (progress lines on stderr).
 pub async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
+    Ok(measure(args, true).await?.summary)
+}
+
+/// One finished load run: its summary and the raw tally behind it (to merge runs).
+#[derive(Debug)]
+pub struct Measured {
+    /// What `load` reports.
+    pub summary: Summary,
+    /// The histogram and counts the summary was made from.
+    pub stats: Stats,
+}
+
+/// Runs the load; with `progress`, a line on stderr once a second.
+pub async fn measure(args: &LoadArgs, progress_lines: bool) -> Result<Measured, LoadError> {
     let target = Arc::new(target(args).await?);
     let shared = Arc::new(Shared {
         stats: Mutex::new(Stats::new()),
@@ -107,7 +121,7 @@ pub async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
         let (shared, rate) = (shared.clone(), args.rate);
         std::thread::spawn(move || pace(start, rate, total, &jobs_tx, &shared))
     };
-    let progress = tokio::spawn(progress(start, shared.clone()));
+    let progress = progress_lines.then(|| tokio::spawn(progress(start, shared.clone())));
     let pacer_done = tokio::task::spawn_blocking(move || pacer.join());
     tokio::pin!(pacer_done);
     tokio::select! {
@@ -125,7 +139,9 @@ pub async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
     // The pacer dropped the queue's sender: the workers finish what is queued and stop.
     while workers.join_next().await.is_some() {}
     let elapsed = start.elapsed();
-    progress.abort();
+    if let Some(progress) = progress {
+        progress.abort();
+    }
 
     let plan = Plan {
         url: args.url.to_string(),
@@ -135,13 +151,9 @@ pub async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
         duration: args.duration,
         body_bytes: args.body_size.unwrap_or(0),
     };
-    let stats = shared.stats.lock().expect("stats not poisoned");
-    Ok(Summary::new(
-        &plan,
-        &stats,
-        shared.sent.load(Ordering::Relaxed),
-        elapsed,
-    ))
+    let stats = std::mem::take(&mut *shared.stats.lock().expect("stats not poisoned"));
+    let summary = Summary::new(&plan, &stats, shared.sent.load(Ordering::Relaxed), elapsed);
+    Ok(Measured { summary, stats })
 }
 
 /// Resolves the URL and builds what every request needs.
@@ -159,6 +171,14 @@ async fn target(args: &LoadArgs) -> Result<Target, LoadError> {
         .map_err(resolve_error)?
         .next()
         .ok_or_else(|| resolve_error(std::io::ErrorKind::NotFound.into()))?;
+    let (url, authority) = match &args.host {
+        Some(host) => (with_authority(url, host), host.clone()),
+        None => (
+            url.clone(),
+            url.authority()
+                .map_or_else(|| authority.clone(), |a| a.to_string()),
+        ),
+    };
     let path = url
         .path_and_query()
         .map_or("/", |p| p.as_str())
@@ -167,13 +187,18 @@ async fn target(args: &LoadArgs) -> Result<Target, LoadError> {
     Ok(Target {
         addr,
         http2: args.http2,
-        url: url.clone(),
+        url,
         path,
-        authority: url
-            .authority()
-            .map_or_else(|| authority.clone(), |a| a.to_string()),
+        authority,
         body: args.body_size.map(|n| Bytes::from(vec![b'x'; n])),
     })
+}
+
+/// `url` with its authority replaced by `host` (the `--host` of HTTP/2 requests).
+fn with_authority(url: &http::Uri, host: &str) -> http::Uri {
+    let mut parts = url.clone().into_parts();
+    parts.authority = host.parse().ok().or(parts.authority);
+    http::Uri::from_parts(parts).unwrap_or_else(|_| url.clone())
 }
 
 /// The schedule, on an OS thread: hands job `i` to the workers at `start + i / rate`.
