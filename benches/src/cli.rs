@@ -80,6 +80,11 @@ pub struct CompareArgs {
     #[arg(long)]
     pub no_pin: bool,
 
+    /// Also put results.md's table and notes into this Markdown file, between the lines
+    /// `<!-- convoy-bench compare: begin -->` and `<!-- convoy-bench compare: end -->`.
+    #[arg(long)]
+    pub readme: Option<PathBuf>,
+
     /// The results folder (results.md, results.json, latency.svg).
     #[arg(long, default_value = "benches/results")]
     pub out: PathBuf,

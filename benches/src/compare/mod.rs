@@ -189,6 +189,9 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
     results.cpus = cpus;
     results.pinning = pinning;
     output::write(&args.out, &results)?;
+    if let Some(readme) = &args.readme {
+        output::update_readme(readme, &args.out, &results)?;
+    }
     print!("{}", output::table(&results));
     eprintln!(
         "convoy-bench compare: wrote results.md, results.json and latency.svg in {}",

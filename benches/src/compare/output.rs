@@ -127,6 +127,55 @@ pub(crate) fn markdown(r: &Results) -> String {
     out
 }
 
+/// The markers of the block [`update_readme`] replaces.
+const BEGIN: &str = "<!-- convoy-bench compare: begin -->";
+const END: &str = "<!-- convoy-bench compare: end -->";
+
+/// Replaces the block between [`BEGIN`] and [`END`] of `readme` with results.md's text (its
+/// title left out; the chart linked relative to the README).
+pub(crate) fn update_readme(readme: &Path, out: &Path, r: &Results) -> Result<(), CompareError> {
+    let text = std::fs::read_to_string(readme)
+        .map_err(|e| CompareError(format!("read {}: {e}", readme.display())))?;
+    // The markers count only as whole lines (a mention of them in the text is not one).
+    let line_at = |marker: &str| {
+        text.match_indices(marker).map(|(at, _)| at).find(|&at| {
+            (at == 0 || text[..at].ends_with('\n')) && text[at + marker.len()..].starts_with('\n')
+        })
+    };
+    let (Some(begin), Some(end)) = (line_at(BEGIN), line_at(END)) else {
+        return Err(CompareError(format!(
+            "--readme {}: no `{BEGIN}` … `{END}` block to replace",
+            readme.display()
+        )));
+    };
+    if end < begin {
+        return Err(CompareError(format!(
+            "--readme {}: `{END}` comes before `{BEGIN}`",
+            readme.display()
+        )));
+    }
+    let body = markdown(r);
+    let body = body
+        .split_once("\n\n")
+        .map_or(body.as_str(), |(_, rest)| rest);
+    let chart = readme
+        .parent()
+        .and_then(|dir| pathdiff(out, dir))
+        .unwrap_or_else(|| out.display().to_string());
+    let body = body.replace("](latency.svg)", &format!("]({chart}/latency.svg)"));
+    let updated = format!("{}{BEGIN}\n{body}{}", &text[..begin], &text[end..]);
+    std::fs::write(readme, updated)
+        .map_err(|e| CompareError(format!("write {}: {e}", readme.display())))
+}
+
+/// `path` relative to `base` when it lies under it (`benches/results` from `benches` is
+/// `results`).
+fn pathdiff(path: &Path, base: &Path) -> Option<String> {
+    let path = std::path::absolute(path).ok()?;
+    let base = std::path::absolute(base).ok()?;
+    Some(path.strip_prefix(base).ok()?.display().to_string())
+}
+
 /// Writes results.md, results.json and latency.svg into `dir`.
 pub(crate) fn write(dir: &Path, r: &Results) -> Result<(), CompareError> {
     std::fs::create_dir_all(dir)
