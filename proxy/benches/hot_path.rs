@@ -310,6 +310,21 @@ fn sanitize(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The common case: a request with no hop-by-hop header at all.
+    let mut plain = headers.clone();
+    for name in ["connection", "keep-alive", "x-debug", "x-convoy-client-id"] {
+        plain.remove(name);
+    }
+    c.bench_function(
+        "sanitize/strip_hop_by_hop request, 11 headers, none hop-by-hop",
+        |b| {
+            b.iter_batched_ref(
+                || plain.clone(),
+                |h| strip_hop_by_hop(h, true),
+                BatchSize::SmallInput,
+            )
+        },
+    );
     c.bench_function("sanitize/ambiguous_framing, 15 headers", |b| {
         b.iter(|| black_box(ambiguous_framing(black_box(&headers))))
     });

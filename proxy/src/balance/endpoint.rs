@@ -24,6 +24,8 @@ pub const FAILURE_PENALTY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Endpoint {
     addr: SocketAddr,
+    /// `addr` as a URI authority, made once: requests are retargeted at it.
+    authority: http::uri::Authority,
     in_flight: AtomicU64,
     /// Latency estimate in nanoseconds, and when it was last updated (ns since [`epoch`]).
     rtt_ns: AtomicU64,
@@ -56,6 +58,7 @@ impl Endpoint {
     pub fn new(addr: SocketAddr) -> Arc<Self> {
         Arc::new(Endpoint {
             addr,
+            authority: crate::http::authority::of_addr(addr),
             in_flight: AtomicU64::new(0),
             rtt_ns: AtomicU64::new(DEFAULT_RTT.as_nanos() as u64),
             updated_ns: AtomicU64::new(now_ns()),
@@ -71,6 +74,11 @@ impl Endpoint {
     /// The endpoint's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The endpoint's address as a URI authority (`10.0.0.1:8080`, `[::1]:8080`).
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
     }
 
     /// Requests in flight now.

@@ -52,10 +52,17 @@ pub fn host(authority: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Points a request at `addr`, keeping what the client asked for in the `Host` header.
+/// `addr` as a URI authority.
+pub fn of_addr(addr: std::net::SocketAddr) -> http::uri::Authority {
+    http::uri::Authority::from_maybe_shared(bytes::Bytes::from(addr.to_string()))
+        .expect("a socket address is a valid authority")
+}
+
+/// Points a request at `addr` (the endpoint's address as an authority, see [`of_addr`]),
+/// keeping what the client asked for in the `Host` header.
 pub fn retarget(
     request: &mut http::Request<super::Body>,
-    addr: std::net::SocketAddr,
+    addr: &http::uri::Authority,
     authority: Option<&str>,
 ) {
     if let Some(authority) = authority {
@@ -63,13 +70,25 @@ pub fn retarget(
             request.headers_mut().insert(header::HOST, value);
         }
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    // A SocketAddr and a path hyper already parsed always make a valid URI.
-    if let Ok(uri) = format!("http://{addr}{path}").parse() {
+    let path_and_query = match request.uri().path_and_query() {
+        // The common case (origin-form, or absolute-form with a path): the parsed path and
+        // query are reused as they are, with nothing formatted or parsed again.
+        Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
+        None => http::uri::PathAndQuery::from_static("/"),
+        // Anything else (`*`, an empty path, a bare query): as the URI `http://{addr}{path}` parses, if it does.
+        Some(pq) => {
+            if let Ok(uri) = format!("http://{addr}{pq}").parse() {
+                *request.uri_mut() = uri;
+            }
+            return;
+        }
+    };
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(addr.clone());
+    parts.path_and_query = Some(path_and_query);
+    // A scheme, an authority and a path always make a valid URI.
+    if let Ok(uri) = http::Uri::from_parts(parts) {
         *request.uri_mut() = uri;
     }
 }
@@ -84,6 +103,51 @@ mod tests {
         assert_eq!(host("orders."), "orders");
         assert_eq!(host("u:p@orders:1"), "orders");
         assert_eq!(host("[::1]:80"), "[::1]");
+    }
+
+    /// What `retarget` did before it reused the parsed path: format the URI and parse it.
+    fn retarget_by_formatting(
+        request: &mut http::Request<super::super::Body>,
+        addr: std::net::SocketAddr,
+    ) {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        if let Ok(uri) = format!("http://{addr}{path}").parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+
+    #[test]
+    fn retarget_points_at_the_address_and_keeps_path_and_query() {
+        for addr in ["127.0.0.1:8081", "[::1]:8443", "[fe80::1%2]:80"] {
+            let addr: std::net::SocketAddr = addr.parse().unwrap();
+            for uri in [
+                "/",
+                "/a/b?x=1&y=%20",
+                "http://orders/x?q",
+                "http://orders",
+                "http://orders?q",
+                "*",
+                "orders:443",
+            ] {
+                let request = || {
+                    http::Request::builder()
+                        .uri(uri)
+                        .body(super::super::body::empty())
+                        .unwrap()
+                };
+                let mut expected = request();
+                retarget_by_formatting(&mut expected, addr);
+                let mut request = request();
+                retarget(&mut request, &of_addr(addr), Some("orders"));
+                assert_eq!(request.uri(), expected.uri(), "{addr} {uri}");
+                assert_eq!(request.uri().to_string(), expected.uri().to_string());
+                assert_eq!(request.headers()[header::HOST], "orders");
+            }
+        }
     }
 
     #[test]

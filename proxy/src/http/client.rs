@@ -79,8 +79,11 @@ impl UpstreamClients {
         builder.set_host(false);
         builder
             .http1_max_buf_size(limits.max_header_bytes)
-            .http1_max_headers(limits.max_header_count)
             .http2_max_header_list_size(limits.max_header_bytes as u32);
+        // As on the server side: hyper's default is the same limit, without a per-response cost.
+        if limits.max_header_count != super::HYPER_DEFAULT_MAX_HEADERS {
+            builder.http1_max_headers(limits.max_header_count);
+        }
         let http1 = builder.build(connector.clone());
         builder
             .http2_only(true)

@@ -84,7 +84,7 @@ pub async fn to_endpoint(
     protocol: UpstreamProtocol,
 ) -> Result<Response, ProxyError> {
     let addr = in_flight.endpoint().addr();
-    retarget(&mut request, addr, authority);
+    retarget(&mut request, in_flight.endpoint().authority(), authority);
     // If the client's body fails (bad chunk framing, a short body, the client going away), the
     // upstream call fails too: that is the client's fault, not the upstream's.
     let body_error = Arc::new(OnceLock::new());

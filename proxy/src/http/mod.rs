@@ -22,3 +22,7 @@ pub type Request = http::Request<Body>;
 
 /// A response as it moves through the proxy's layers.
 pub type Response = http::Response<Body>;
+
+/// How many header fields hyper's HTTP/1 parser accepts when no limit is set: its arrays for
+/// them are on the stack, whereas an explicit limit allocates them for every message head.
+pub const HYPER_DEFAULT_MAX_HEADERS: usize = 100;

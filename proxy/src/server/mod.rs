@@ -49,8 +49,12 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_header_count);
+        .max_buf_size(limits.max_header_bytes);
+    // hyper's own limit is the same 100 headers, parsed into arrays on the stack; a limit set
+    // explicitly (even 100) costs two allocations and copies per request head.
+    if limits.max_header_count != crate::http::HYPER_DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(limits.max_header_count);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -20,39 +20,55 @@ pub fn ensure(headers: &mut HeaderMap) -> TraceId {
         return TraceId(trace_id.to_owned());
     }
     let mut rng = rand::rng();
-    let trace_id = format!("{:032x}", rng.random::<u128>() | 1);
-    let span_id = format!("{:016x}", rng.random::<u64>() | 1);
-    let value = format!("00-{trace_id}-{span_id}-01");
+    let trace_id = rng.random::<u128>() | 1;
+    let span_id = rng.random::<u64>() | 1;
+    // `00-<32 hex trace id>-<16 hex span id>-01`, written without the formatting machinery.
+    let mut value = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    write_hex(&mut value[3..35], trace_id);
+    write_hex(&mut value[36..52], u128::from(span_id));
     headers.insert(
         TRACEPARENT,
-        HeaderValue::from_str(&value).expect("hex is a valid header value"),
+        HeaderValue::from_bytes(&value).expect("hex is a valid header value"),
     );
-    TraceId(trace_id)
+    let trace_id = std::str::from_utf8(&value[3..35]).expect("hex is ASCII");
+    TraceId(trace_id.to_owned())
+}
+
+/// Writes the low `out.len()` hex digits of `n` (lowercase, zero-padded) into `out`.
+fn write_hex(out: &mut [u8], mut n: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+    }
 }
 
 /// The trace id of a valid version-00 `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else `None`.
 fn parse(value: &str) -> Option<&str> {
-    let parts: Vec<&str> = value.trim().split('-').collect();
+    let mut parts = value.trim().split('-');
+    let (Some(version), Some(trace), Some(span), Some(flags), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
     let hex = |s: &str, len: usize| {
         s.len() == len
             && s.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    match parts.as_slice() {
-        [version, trace, span, flags]
-            if hex(version, 2)
-                && *version != "ff"
-                && hex(trace, 32)
-                && hex(span, 16)
-                && hex(flags, 2)
-                && nonzero(trace)
-                && nonzero(span) =>
-        {
-            Some(trace)
-        }
-        _ => None,
-    }
+    (hex(version, 2)
+        && version != "ff"
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+        && nonzero(trace)
+        && nonzero(span))
+    .then_some(trace)
 }
 
 #[cfg(test)]
@@ -82,6 +98,51 @@ mod tests {
             let id = ensure(&mut h);
             let value = h[TRACEPARENT].to_str().unwrap().to_owned();
             assert_eq!(parse(&value), Some(id.0.as_str()));
+            assert_eq!(value.len(), 55);
+            assert!(
+                value.starts_with("00-") && value.ends_with("-01"),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn hex_is_zero_padded_lowercase_like_format() {
+        for n in [
+            0u128,
+            1,
+            0xabc,
+            u128::from(u64::MAX),
+            u128::MAX,
+            0x0123_4567_89ab_cdef,
+        ] {
+            let mut out = [0u8; 32];
+            write_hex(&mut out, n);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), format!("{n:032x}"));
+            let mut out = [0u8; 16];
+            write_hex(&mut out, n);
+            assert_eq!(
+                std::str::from_utf8(&out).unwrap(),
+                format!("{:016x}", n as u64)
+            );
+        }
+    }
+
+    #[test]
+    fn parse_takes_exactly_four_valid_parts() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let ok = format!("00-{trace}-00f067aa0ba902b7-01");
+        assert_eq!(parse(&ok), Some(trace));
+        assert_eq!(parse(&format!("  {ok} ")), Some(trace));
+        for bad in [
+            format!("{ok}-extra"),
+            format!("ff-{trace}-00f067aa0ba902b7-01"),
+            format!("00-{trace}-00f067aa0ba902b7"),
+            format!("00-{trace}-0000000000000000-01"),
+            format!("00-{}-00f067aa0ba902b7-01", trace.to_uppercase()),
+            String::new(),
+        ] {
+            assert_eq!(parse(&bad), None, "{bad}");
         }
     }
 }
