@@ -5,7 +5,7 @@ use convoy_config::SpiffeId;
 /// The header through which the local app learns the caller's identity (a SPIFFE ID). The
 /// sidecar removes any such header a request arrives with, and sets it only from a verified
 /// client certificate, so an app can trust it.
-pub const CLIENT_ID_HEADER: &str = "x-convoy-client-id";
+pub const CLIENT_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-convoy-client-id");
 
 /// Request extension on inbound requests: the peer of the connection the request came on.
 /// Absent on outbound requests (the caller is the local app).
