@@ -25,6 +25,17 @@ pub enum Command {
     /// open-loop load through each in turn over several rounds, and write a comparison
     /// (results.md, results.json, latency.svg).
     Compare(CompareArgs),
+    /// Serve the comparison's backend on its own (every request answered with 1 KiB, HTTP/1.1
+    /// and HTTP/2), for profiling a proxy in front of it with other tools; runs until Ctrl-C.
+    Backend(BackendArgs),
+}
+
+/// Flags of `convoy-bench backend`.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// Flags of `convoy-bench compare`.

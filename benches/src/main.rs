@@ -15,6 +15,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Backend(args) => match convoy_bench::compare::backend::serve(args.listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("convoy-bench backend: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Compare(args) => match convoy_bench::compare::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -23,9 +23,15 @@ pub(crate) const BODY_BYTES: usize = 1024;
 
 /// Starts the backend on `127.0.0.1:0` (HTTP/1.1 and HTTP/2) and returns its address.
 pub(crate) async fn start() -> Result<SocketAddr, CompareError> {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Starts the backend on `addr` (HTTP/1.1 and HTTP/2) and returns the bound address; it
+/// serves until the runtime ends.
+pub async fn start_on(addr: SocketAddr) -> Result<SocketAddr, CompareError> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| CompareError(format!("bind the backend: {e}")))?;
+        .map_err(|e| CompareError(format!("bind the backend on {addr}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CompareError(e.to_string()))?;
@@ -56,6 +62,21 @@ pub(crate) async fn start() -> Result<SocketAddr, CompareError> {
         }
     });
     Ok(addr)
+}
+
+/// `convoy-bench backend`: the backend on `addr` in a one-thread runtime, until Ctrl-C.
+pub fn serve(addr: SocketAddr) -> Result<(), CompareError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CompareError(format!("start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let bound = start_on(addr).await?;
+        eprintln!("convoy-bench backend: listening on {bound} (every response {BODY_BYTES} bytes)");
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| CompareError(format!("wait for Ctrl-C: {e}")))
+    })
 }
 
 /// Sends `GET /` with `Host: host` to `addr` until a 200 comes back (through the whole

@@ -3,7 +3,7 @@
 //! on the machine affects them alike; latency added over direct, the knee, CPU per request
 //! and memory of the proxies; written as results.md, results.json and latency.svg.
 
-mod backend;
+pub mod backend;
 mod output;
 mod pki;
 mod procs;
