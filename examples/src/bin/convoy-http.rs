@@ -13,7 +13,10 @@ async fn main() -> ExitCode {
     match fetch::run(&args).await {
         Ok(outcome) => {
             let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(&outcome.output).and_then(|()| stdout.flush()) {
+            if let Err(e) = stdout
+                .write_all(&outcome.output)
+                .and_then(|()| stdout.flush())
+            {
                 eprintln!("convoy-http: writing the answer: {e}");
                 return ExitCode::FAILURE;
             }

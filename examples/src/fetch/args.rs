@@ -48,7 +48,11 @@ fn parse_url(text: &str) -> Result<Uri, String> {
                 "unsupported scheme `{other}` in `{text}`: only http:// URLs"
             ))
         }
-        None => return Err(format!("`{text}` is not a URL: write http://HOST[:PORT]/PATH")),
+        None => {
+            return Err(format!(
+                "`{text}` is not a URL: write http://HOST[:PORT]/PATH"
+            ))
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("`{text}` names no host"));
@@ -96,12 +100,19 @@ mod tests {
         let err = parse(&["https://example.com/"]).unwrap_err().to_string();
         assert!(err.contains("unsupported scheme `https`"), "{err}");
         let err = parse(&["localhost:4191"]).unwrap_err().to_string();
-        assert!(err.contains("unsupported scheme `localhost`") || err.contains("not a URL"), "{err}");
+        assert!(
+            err.contains("unsupported scheme `localhost`") || err.contains("not a URL"),
+            "{err}"
+        );
         let err = parse(&["/ready"]).unwrap_err().to_string();
         assert!(err.contains("not a URL"), "{err}");
-        let err = parse(&["-H", "nocolon", "http://a/"]).unwrap_err().to_string();
+        let err = parse(&["-H", "nocolon", "http://a/"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected `Name: value`"), "{err}");
-        let err = parse(&["-H", "bad name: x", "http://a/"]).unwrap_err().to_string();
+        let err = parse(&["-H", "bad name: x", "http://a/"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("invalid header name `bad name`"), "{err}");
         let err = parse(&["-X", "G T", "http://a/"]).unwrap_err().to_string();
         assert!(err.contains("invalid method"), "{err}");

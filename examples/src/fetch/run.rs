@@ -43,10 +43,7 @@ pub async fn run(args: &FetchArgs) -> Result<Outcome, String> {
     let what = format!("{} {}", args.method, args.url);
     let client = client::http1();
     let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| error_chain(&e))?;
+        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
         let head = render_head(&response);
         let (status, body) = client::read_all(response).await?;
         Ok::<_, String>((status, head, body))
@@ -67,7 +64,11 @@ pub async fn run(args: &FetchArgs) -> Result<Outcome, String> {
 fn render_head<B>(response: &http::Response<B>) -> String {
     let mut head = format!("{:?} {}\r\n", response.version(), response.status());
     for (name, value) in response.headers() {
-        let _ = write!(head, "{name}: {}\r\n", String::from_utf8_lossy(value.as_bytes()));
+        let _ = write!(
+            head,
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        );
     }
     head.push_str("\r\n");
     head
