@@ -12,6 +12,7 @@ use convoy_tests::{binary, within, HttpClient, Proto, Reply};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The tag of the images this test builds (beside the README's `local`).
@@ -63,7 +64,9 @@ async fn the_compose_walkthrough() {
     .await;
     let done = started.elapsed();
     drop(stack);
-    eprintln!(
+    // Straight to stderr, past the harness's capture: CI logs show how long this took.
+    let _ = writeln!(
+        std::io::stderr(),
         "compose walkthrough ({}): images {:.1}s, up {:.1}s, walkthrough {:.1}s, down {:.1}s; {:.1}s in all",
         engine.compose.join(" "),
         built.as_secs_f64(),
