@@ -1,5 +1,6 @@
 //! Demo services and the local demo launcher for Convoy.
 
+pub mod fetch;
 pub mod flags;
 pub mod launcher;
 pub mod metrics;

@@ -37,10 +37,13 @@
 //! - [`client`] (pooled, HTTP/1.1 or HTTP/2 to a fixed address, one request or many at a
 //!   time), [`conn`] (single connections: absolute-form, GOAWAY) and [`raw`] (bytes on a
 //!   socket); [`requests`]: the usual requests to `orders` and gRPC calls to `greeter`.
+//! - [`compose`]: the compose demo (`examples/compose/`) under a project name of its own:
+//!   find Docker, build the images from this profile's binaries, up, exec, `down -v` on drop.
 //! - [`data`] (seeded bytes and checksums), [`metrics`] (Prometheus text), [`tools`].
 
 pub mod binary;
 pub mod client;
+pub mod compose;
 pub mod config;
 pub mod conn;
 pub mod control_plane;
