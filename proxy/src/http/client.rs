@@ -5,6 +5,7 @@ use super::{body, Body, BoxError, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a request reaches an upstream.
@@ -27,9 +28,13 @@ pub enum SendError {
     Request(BoxError),
 }
 
-/// The upstream clients of one sidecar. Cheap to clone; clones share pools.
+/// The upstream clients of one sidecar. Cheap to clone (one reference count: a request takes
+/// a clone); clones share pools.
 #[derive(Clone, Debug)]
-pub struct UpstreamClients {
+pub struct UpstreamClients(Arc<Clients>);
+
+#[derive(Debug)]
+struct Clients {
     http1: Client<CountingConnector, Body>,
     http2: Client<CountingConnector, Body>,
     /// The connector both clients use (a clone: it shares their connection count).
@@ -90,12 +95,12 @@ impl UpstreamClients {
             .http2_keep_alive_interval(Duration::from_secs(20))
             .http2_keep_alive_while_idle(true);
         let http2 = builder.build(connector.clone());
-        UpstreamClients {
+        UpstreamClients(Arc::new(Clients {
             http1,
             http2,
             connector,
             connect_timeout,
-        }
+        }))
     }
 
     /// Sends `request` (already retargeted at an endpoint) and returns the response, body streaming.
@@ -107,11 +112,11 @@ impl UpstreamClients {
         let client = match protocol {
             UpstreamProtocol::Http1 => {
                 *request.version_mut() = http::Version::HTTP_11;
-                &self.http1
+                &self.0.http1
             }
             UpstreamProtocol::Http2 => {
                 *request.version_mut() = http::Version::HTTP_2;
-                &self.http2
+                &self.0.http2
             }
         };
         match client.request(request).await {
@@ -129,22 +134,22 @@ impl UpstreamClients {
 
     /// Connections open now (both clients).
     pub fn open_connections(&self) -> u32 {
-        self.connector.open()
+        self.0.connector.open()
     }
 
     /// Whether `other` is a clone of these clients: the same pools and connection count.
     pub fn shares_pools_with(&self, other: &UpstreamClients) -> bool {
-        self.connector.shares_count_with(&other.connector)
+        self.0.connector.shares_count_with(&other.0.connector)
     }
 
     /// The connect timeout in force.
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+        self.0.connect_timeout
     }
 
     /// Whether connections are made with mutual TLS.
     pub fn is_tls(&self) -> bool {
-        self.connector.is_tls()
+        self.0.connector.is_tls()
     }
 }
 

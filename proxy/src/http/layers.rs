@@ -5,7 +5,7 @@ use super::headers::strip_hop_by_hop;
 use super::path::PathRefused;
 use super::{Request, Response};
 use crate::identity::CLIENT_ID_HEADER;
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::{ready, Either, FutureExt, Map, Ready};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
@@ -29,11 +29,11 @@ impl<S> tower::Layer<S> for ErrorResponseLayer {
 impl<S> tower::Service<Request> for ErrorResponse<S>
 where
     S: tower::Service<Request, Response = Response, Error = ProxyError>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    // A named future (no box): this layer wraps every request.
+    type Future = Map<S::Future, fn(Result<Response, ProxyError>) -> Result<Response, Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         match self.inner.poll_ready(cx) {
@@ -43,19 +43,20 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let future = self.inner.call(request);
-        // `map` rather than an async block: rustc cannot yet prove such blocks `Send` here.
-        Box::pin(future.map(|result| {
-            Ok(result.unwrap_or_else(|error| {
-                tracing::debug!(%error, "answering with a proxy error");
-                // Observers upstream of here see the classification, not just a status.
-                let failure = crate::policy::classify::error(&error);
-                let mut response = error.into_response();
-                response.extensions_mut().insert(failure);
-                response
-            }))
-        }))
+        self.inner.call(request).map(answer as fn(_) -> _)
     }
+}
+
+/// The response for `result`: the upstream's, or the one the error maps to.
+fn answer(result: Result<Response, ProxyError>) -> Result<Response, Infallible> {
+    Ok(result.unwrap_or_else(|error| {
+        tracing::debug!(%error, "answering with a proxy error");
+        // Observers upstream of here see the classification, not just a status.
+        let failure = crate::policy::classify::error(&error);
+        let mut response = error.into_response();
+        response.extensions_mut().insert(failure);
+        response
+    }))
 }
 
 /// Request extension, set by the server as a request arrives: how many header fields the client
@@ -91,20 +92,40 @@ impl<S> tower::Layer<S> for SanitizeLayer {
     }
 }
 
+/// What [`Sanitize`] returns: a refusal at once, or the inner future with the response's
+/// hop-by-hop headers stripped.
+type SanitizeFuture<F> = Either<
+    Ready<Result<Response, ProxyError>>,
+    Map<F, fn(Result<Response, ProxyError>) -> Result<Response, ProxyError>>,
+>;
+
 impl<S> tower::Service<Request> for Sanitize<S>
 where
     S: tower::Service<Request, Response = Response, Error = ProxyError>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response, ProxyError>>;
+    type Future = SanitizeFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Err(refused) = self.check(&request) {
+            return Either::Left(ready(Err(refused)));
+        }
+        strip_hop_by_hop(request.headers_mut(), true);
+        // A forged identity: the app must only ever see the one the sidecar proved.
+        request.headers_mut().remove(CLIENT_ID_HEADER);
+        Either::Right(self.inner.call(request).map(strip_response as fn(_) -> _))
+    }
+}
+
+impl<S> Sanitize<S> {
+    /// Refuses a request over the header limit, with ambiguous framing, or whose path could not
+    /// be normalized.
+    fn check(&self, request: &Request) -> Result<(), ProxyError> {
         // What the client sent, not what earlier layers added.
         let count = request
             .extensions()
@@ -112,24 +133,22 @@ where
             .map_or_else(|| request.headers().len(), |received| received.0);
         if count > self.max_headers {
             let max = self.max_headers;
-            return Box::pin(async move { Err(ProxyError::TooManyHeaders { count, max }) });
+            return Err(ProxyError::TooManyHeaders { count, max });
         }
         if let Some(reason) = ambiguous_framing(request.headers()) {
-            return Box::pin(async move { Err(ProxyError::BadFraming { reason }) });
+            return Err(ProxyError::BadFraming { reason });
         }
         if let Some(PathRefused(reason)) = request.extensions().get::<PathRefused>().copied() {
-            return Box::pin(async move { Err(ProxyError::BadPath(reason)) });
+            return Err(ProxyError::BadPath(reason));
         }
-        strip_hop_by_hop(request.headers_mut(), true);
-        // A forged identity: the app must only ever see the one the sidecar proved.
-        request.headers_mut().remove(CLIENT_ID_HEADER);
-        let future = self.inner.call(request);
-        Box::pin(future.map(|result| {
-            let mut response = result?;
-            strip_hop_by_hop(response.headers_mut(), false);
-            Ok(response)
-        }))
+        Ok(())
     }
+}
+
+fn strip_response(result: Result<Response, ProxyError>) -> Result<Response, ProxyError> {
+    let mut response = result?;
+    strip_hop_by_hop(response.headers_mut(), false);
+    Ok(response)
 }
 
 #[cfg(test)]

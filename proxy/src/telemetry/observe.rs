@@ -6,10 +6,11 @@ use super::UpstreamEndpoint;
 use crate::http::error::X_CONVOY_ERROR;
 use crate::http::{Request, Response};
 use crate::policy::classify::{self, Failure};
-use futures_util::future::{BoxFuture, FutureExt};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 /// Records each request in `/metrics` (count by status class, latency, in flight) and writes one
@@ -85,11 +86,10 @@ impl Drop for InFlightGuard {
 impl<S> tower::Service<Request> for Observe<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ObserveFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -120,26 +120,53 @@ where
                 path: request.uri().path().to_owned(),
             }
         });
-        let direction = self.direction.as_str();
-        let future = self.inner.call(request);
-        // `map` rather than an async block: rustc cannot yet prove such blocks `Send` here.
-        Box::pin(future.map(move |result| {
-            let Ok(response) = result;
-            let elapsed = started.elapsed();
-            if let Some(guard) = &guard {
-                guard.0.record(response.status(), elapsed);
-                let failure =
-                    response.extensions().get::<Failure>().copied().or_else(|| {
-                        classify::response(response.status(), response.headers()).err()
-                    });
-                if let Some(failure) = failure {
-                    guard.0.record_failure(failure);
-                }
+        ObserveFuture {
+            inner: self.inner.call(request),
+            started,
+            guard,
+            logged,
+            direction: self.direction.as_str(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Observe`]: records the response when the inner future gives it.
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        guard: Option<InFlightGuard>,
+        logged: Option<AccessFields>,
+        direction: &'static str,
+    }
+}
+
+impl<F> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = ready!(this.inner.poll(cx));
+        let elapsed = this.started.elapsed();
+        // Taken, so the request stops counting as in flight as soon as it is answered.
+        if let Some(guard) = this.guard.take() {
+            guard.0.record(response.status(), elapsed);
+            let failure = response
+                .extensions()
+                .get::<Failure>()
+                .copied()
+                .or_else(|| classify::response(response.status(), response.headers()).err());
+            if let Some(failure) = failure {
+                guard.0.record_failure(failure);
             }
-            if let Some(fields) = &logged {
-                fields.log(direction, &response, elapsed);
-            }
-            Ok(response)
-        }))
+        }
+        if let Some(fields) = this.logged.take() {
+            fields.log(this.direction, &response, elapsed);
+        }
+        Poll::Ready(Ok(response))
     }
 }

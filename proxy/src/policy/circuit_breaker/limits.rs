@@ -5,10 +5,12 @@ use crate::http::error::ProxyError;
 use crate::http::{body, Request, Response};
 use crate::outbound::Decision;
 use convoy_config::{CircuitBreaker, ServiceName};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tokio::sync::Semaphore;
 
 /// The live counters behind one service's limits.
@@ -63,9 +65,14 @@ impl ServiceLimits {
             .map(|_| RetrySlot(self.clone()))
     }
 
+    /// Takes a request slot if one is free now.
+    pub fn try_acquire(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.requests.clone().try_acquire_owned().ok()
+    }
+
     /// Takes a request slot: at once, after waiting in the bounded queue, or not at all.
     pub async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ProxyError> {
-        if let Ok(permit) = self.requests.clone().try_acquire_owned() {
+        if let Some(permit) = self.try_acquire() {
             return Ok(permit);
         }
         let max_pending = self.config.max_pending_requests;
@@ -135,7 +142,7 @@ where
 impl tower::Service<Request> for Limits {
     type Response = Response;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response, ProxyError>>;
+    type Future = Either<Permitted<BoxFuture<'static, Result<Response, ProxyError>>>, Queued>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         self.inner.poll_ready(cx)
@@ -146,14 +153,34 @@ impl tower::Service<Request> for Limits {
             .extensions()
             .get::<Decision>()
             .map(|d| d.backend.limits.clone());
-        // Readiness was polled on this clone; the one taken into the future is polled again.
+        // The common case, a free slot (or no limits): call the inner service, polled ready,
+        // now; no clone of it and no boxed future of our own.
+        let permit = match &limits {
+            None => None,
+            Some(limits) => match limits.try_acquire() {
+                Some(permit) => Some(permit),
+                None => return Either::Right(self.queue(request, limits.clone())),
+            },
+        };
+        Either::Left(Permitted {
+            inner: self.inner.call(request),
+            permit,
+        })
+    }
+}
+
+/// The future of a request that waits for a slot in the bounded queue.
+type Queued = BoxFuture<'static, Result<Response, ProxyError>>;
+
+impl Limits {
+    /// Waits for a slot of `limits` (or fails fast when the queue is full), then calls.
+    fn queue(&mut self, request: Request, limits: Arc<ServiceLimits>) -> Queued {
+        use tower::Service as _;
+        // Readiness was polled on the service taken into the future; a fresh clone stays.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let metrics = self.metrics.clone();
         Box::pin(async move {
-            let Some(limits) = limits else {
-                return inner.call(request).await;
-            };
             let permit = match limits.acquire().await {
                 Ok(permit) => permit,
                 Err(error) => {
@@ -166,6 +193,32 @@ impl tower::Service<Request> for Limits {
             let response = inner.call(request).await?;
             Ok(response.map(|b| body::with_guard(b, permit)))
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call holding its request slot (if the service has limits): the slot moves into the
+    /// response body, so it is held until the body is finished.
+    pub struct Permitted<F> {
+        #[pin]
+        inner: F,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    }
+}
+
+impl<F> Future for Permitted<F>
+where
+    F: Future<Output = Result<Response, ProxyError>>,
+{
+    type Output = Result<Response, ProxyError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(match this.permit.take() {
+            Some(permit) => response.map(|b| body::with_guard(b, permit)),
+            None => response,
+        }))
     }
 }
 
