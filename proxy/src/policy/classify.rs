@@ -87,10 +87,13 @@ pub fn error(error: &ProxyError) -> Failure {
     }
 }
 
+/// `grpc-status`, as a name built once (a `&str` key is parsed again on every lookup).
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// The `grpc-status` in `headers`, if any.
 pub fn grpc_status(headers: &HeaderMap) -> Option<u32> {
     headers
-        .get("grpc-status")?
+        .get(GRPC_STATUS)?
         .to_str()
         .ok()?
         .trim()
