@@ -50,16 +50,22 @@ pub struct CompareArgs {
     pub duration: Duration,
 
     /// Rounds: every topology takes its turn once per round, so drift affects all alike.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: u32,
 
     /// The ascending rates of the knee sweep (comma-separated, requests per second).
-    #[arg(long, default_value = "1000,2000,4000,8000,16000", value_delimiter = ',', value_parser = parse_rate)]
+    #[arg(long, default_value = "1000,1500,2000,3000,4000,6000,8000,12000", value_delimiter = ',', value_parser = parse_rate)]
     pub knee_rates: Vec<f64>,
 
     /// How long each topology is loaded at each rate of the knee sweep.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub knee_duration: Duration,
+
+    /// Runs at each rate of the knee sweep before a topology counts as past its knee: a rate is
+    /// sustained when any one of them keeps added p99 within the bound (others on a shared
+    /// machine only ever add latency).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub knee_tries: u32,
 
     /// HTTP/1.1 connections of the load generator, for every topology.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]

@@ -52,6 +52,26 @@ impl Percentiles {
         })
     }
 
+    /// Each percentile's median over `rounds` (the upper middle one for an even count): a
+    /// round disturbed by something else on the machine moves it little, unlike a pooled
+    /// histogram, where one bad round sets the tail.
+    fn median_of(rounds: &[Percentiles]) -> Option<Percentiles> {
+        if rounds.is_empty() {
+            return None;
+        }
+        let median = |pick: fn(&Percentiles) -> i64| {
+            let mut values: Vec<i64> = rounds.iter().map(pick).collect();
+            values.sort_unstable();
+            values[values.len() / 2]
+        };
+        Some(Percentiles {
+            p50: median(|p| p.p50),
+            p90: median(|p| p.p90),
+            p99: median(|p| p.p99),
+            p99_9: median(|p| p.p99_9),
+        })
+    }
+
     fn minus(self, base: Percentiles) -> Percentiles {
         Percentiles {
             p50: self.p50 - base.p50,
@@ -114,10 +134,16 @@ pub struct TopologyResult {
     pub requests: u64,
     /// Errors in the latency rounds.
     pub errors: ErrorCounts,
-    /// Latency over every round, µs.
+    /// Latency, µs: each percentile's median over the rounds (each round's percentile is
+    /// taken from that round's requests).
     pub latency_us: Option<Percentiles>,
-    /// Latency added over direct, µs (`None` for direct).
+    /// Latency added over direct, µs: `latency_us` minus direct's (`None` for direct).
     pub added_us: Option<Percentiles>,
+    /// Latency over every request of every round pooled in one histogram, µs (a single
+    /// disturbed round sets its tail).
+    pub pooled_latency_us: Option<Percentiles>,
+    /// Each round's latency, µs, in round order.
+    pub rounds_latency_us: Vec<Percentiles>,
     /// The knee (`None` without a sweep, and for direct).
     pub knee: Option<Knee>,
     /// CPU seconds (user + system) of its proxies' processes per 1,000 requests of the
@@ -156,6 +182,8 @@ pub struct Results {
     pub knee_rates: Vec<f64>,
     /// Seconds per topology per rate of the sweep.
     pub knee_duration_s: f64,
+    /// Runs at a rate before a topology counts as past its knee.
+    pub knee_tries: u32,
     /// Topologies left out, and why.
     pub skipped: Vec<String>,
     /// The topologies, in the order of the table.
@@ -364,6 +392,7 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
     let mut stats: Vec<Stats> = running.iter().map(|_| Stats::new()).collect();
     let mut requests = vec![0_u64; running.len()];
     let mut cpu = vec![0.0_f64; running.len()];
+    let mut per_round: Vec<Vec<Percentiles>> = running.iter().map(|_| Vec::new()).collect();
     for round in 1..=args.rounds {
         for (i, t) in running.iter_mut().enumerate() {
             for p in t.proxies.iter_mut().chain(t.helpers.iter_mut()) {
@@ -375,6 +404,7 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
             cpu[i] += after - before;
             requests[i] += measured.summary.requests;
             stats[i].merge(&measured.stats);
+            per_round[i].extend(Percentiles::of(&measured.stats));
             let l = measured.summary.latency_us;
             eprintln!(
                 "round {round}/{}: {:<15} {} answered, {} errors, p50 {} µs, p99 {} µs",
@@ -390,12 +420,12 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
 
     let knees = knee_sweep(args, &running).await?;
 
-    let direct = Percentiles::of(&stats[0]);
+    let direct = Percentiles::median_of(&per_round[0]);
     let topologies = running
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let latency = Percentiles::of(&stats[i]);
+            let latency = Percentiles::median_of(&per_round[i]);
             let proxied = t.kind != Kind::Direct;
             TopologyResult {
                 name: t.kind.name().to_owned(),
@@ -407,6 +437,8 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
                     (true, Some(l), Some(d)) => Some(l.minus(d)),
                     _ => None,
                 },
+                pooled_latency_us: Percentiles::of(&stats[i]),
+                rounds_latency_us: per_round[i].clone(),
                 knee: knees[i].clone(),
                 cpu_ms_per_1k: (proxied && requests[i] > 0)
                     .then(|| cpu[i] * 1000.0 / requests[i] as f64 * 1000.0),
@@ -444,6 +476,7 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
         body_bytes: backend::BODY_BYTES,
         knee_rates: args.knee_rates.clone(),
         knee_duration_s: args.knee_duration.as_secs_f64(),
+        knee_tries: args.knee_tries,
         skipped,
         topologies,
     })
@@ -494,14 +527,23 @@ async fn knee_sweep(
             if !alive[i] {
                 continue;
             }
-            let m = run_load(t, rate, args.knee_duration, args.connections).await?;
-            let p99 = m.summary.latency_us.p99.map(|v| v as i64);
-            let added = p99.zip(base_p99).map(|(a, b)| a - b);
-            let ok = m.summary.errors.total == 0
-                && m.summary.achieved_rate >= 0.95 * rate
-                && added.is_some_and(|a| a <= KNEE_ADDED_P99_US);
+            // Up to `knee_tries` runs at this rate: interference from elsewhere only ever adds
+            // latency, so one run within the bound shows the rate is sustained.
+            let mut tries = 0;
+            let (m, p99, added, ok) = loop {
+                tries += 1;
+                let m = run_load(t, rate, args.knee_duration, args.connections).await?;
+                let p99 = m.summary.latency_us.p99.map(|v| v as i64);
+                let added = p99.zip(base_p99).map(|(a, b)| a - b);
+                let ok = m.summary.errors.total == 0
+                    && m.summary.achieved_rate >= 0.95 * rate
+                    && added.is_some_and(|a| a <= KNEE_ADDED_P99_US);
+                if ok || tries >= args.knee_tries {
+                    break (m, p99, added, ok);
+                }
+            };
             eprintln!(
-                "knee {rate} req/s: {:<15} p99 {} µs, added {} µs, errors {}{}",
+                "knee {rate} req/s: {:<15} p99 {} µs, added {} µs, errors {}, try {tries}{}",
                 t.kind.name(),
                 p99.unwrap_or(0),
                 added.unwrap_or(0),

@@ -99,9 +99,10 @@ pub(crate) fn markdown(r: &Results) -> String {
         let rates: Vec<String> = r.knee_rates.iter().map(|x| x.to_string()).collect();
         let _ = writeln!(
             out,
-            "- knee sweep: {} req/s, {} s each; the knee is the highest rate (it and all below) with added p99 ≤ 1 ms, no errors and ≥ 95 % achieved",
+            "- knee sweep: {} req/s, {} s each, up to {} run(s) per rate; the knee is the highest rate (it and all below) with added p99 ≤ 1 ms, no errors and ≥ 95 % achieved in one of its runs",
             rates.join(", "),
-            r.knee_duration_s
+            r.knee_duration_s,
+            r.knee_tries
         );
     }
     out.push_str("- one worker thread each: convoy-proxy `--worker-threads 1`, HAProxy `nbthread 1`, nginx `worker_processes 1`\n");
@@ -114,8 +115,9 @@ pub(crate) fn markdown(r: &Results) -> String {
     out.push('\n');
     out.push_str(&table(r));
     out.push_str(
-        "\nLatencies in µs from each request's scheduled send time, over every round; *added* is the \
-         topology's percentile minus direct's. CPU: user + system time of the topology's proxy \
+        "\nLatencies in µs from each request's scheduled send time: each percentile is the median \
+         over the rounds of that round's percentile (results.json also has every round, and all \
+         rounds pooled); *added* is the topology's percentile minus direct's. CPU: user + system time of the topology's proxy \
          processes (not the control plane) per 1,000 requests of the latency rounds. RSS per proxy \
          (`A / B`: first hop / second hop; nginx: master + worker): idle is VmRSS before any load, \
          peak is VmHWM after the whole run.\n\n",
