@@ -92,13 +92,7 @@ const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status
 
 /// The `grpc-status` in `headers`, if any.
 pub fn grpc_status(headers: &HeaderMap) -> Option<u32> {
-    headers
-        .get(GRPC_STATUS)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    headers.get(GRPC_STATUS)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Whether an upstream error is an HTTP/2 REFUSED_STREAM anywhere in its source chain.
