@@ -81,14 +81,24 @@ fn prometheus_accepts_its_config_and_scrapes_every_proxy() {
     let Some(promtool) = tools::require("promtool", PROMTOOL_HINT) else {
         return;
     };
+    promtool_accepts(
+        &promtool,
+        "config",
+        &demo_dir().join("observability/prometheus.yml"),
+    );
+}
+
+/// Runs `promtool check <what> <file>` and fails with its output unless it accepts the file.
+fn promtool_accepts(promtool: &std::path::Path, what: &str, file: &std::path::Path) {
     let output = Command::new(promtool)
-        .args(["check", "config"])
-        .arg(demo_dir().join("observability/prometheus.yml"))
+        .args(["check", what])
+        .arg(file)
         .output()
         .expect("run promtool");
     assert!(
         output.status.success(),
-        "{}{}",
+        "promtool check {what} {}: {}{}",
+        file.display(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -136,17 +146,7 @@ fn the_dashboard_queries_are_valid_promql() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dashboard.rules.yml");
     std::fs::write(&file, rules).unwrap();
-    let output = Command::new(promtool)
-        .args(["check", "rules"])
-        .arg(&file)
-        .output()
-        .expect("run promtool");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_accepts(&promtool, "rules", &file);
 }
 
 #[test]
