@@ -164,11 +164,14 @@ async fn serve_connection<I>(
 {
     let activity = Activity::new();
     let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
+    // hyper calls a connection's service through `&self`; the tower stack needs `&mut`. One
+    // stack per connection behind an uncontended lock (calls come one at a time from the
+    // connection's task, even on HTTP/2) instead of a clone of the whole stack per request.
+    let service = std::sync::Mutex::new(service);
     let per_request = {
         let activity = activity.clone();
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let guard = activity.request_started();
-            let mut service = service.clone();
             let mut request = request.map(body::boxed);
             let received = ReceivedHeaderCount(request.headers().len());
             request.extensions_mut().insert(received);
@@ -176,8 +179,12 @@ async fn serve_connection<I>(
             if let Some(who) = &who {
                 request.extensions_mut().insert(who.clone());
             }
+            let future = service
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .call(request);
             async move {
-                let Ok(response) = service.call(request).await;
+                let Ok(response) = future.await;
                 // The connection counts as busy until the response body is sent.
                 Ok::<_, Infallible>(response.map(|b| body::with_guard(b, guard)))
             }
