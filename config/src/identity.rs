@@ -50,21 +50,28 @@ impl fmt::Display for TrustDomain {
     }
 }
 
+const SCHEME: &str = "spiffe://";
+
 /// A SPIFFE ID: `spiffe://<trust domain><path>`. Convoy issues `/service/<name>` paths; others
 /// (from a foreign CA) can still be parsed and shown, but name no service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SpiffeId {
     trust_domain: TrustDomain,
-    /// The path, `/` first; empty for the trust domain itself.
-    path: Arc<str>,
+    /// The whole URI, written once (metric labels and the client-id header of every request
+    /// use it); the path is what follows the trust domain.
+    uri: Arc<str>,
 }
 
 impl SpiffeId {
     /// The identity of `service`'s workloads: `spiffe://<trust_domain>/service/<service>`.
     pub fn for_service(trust_domain: &TrustDomain, service: &ServiceName) -> Self {
+        SpiffeId::from_parts(trust_domain.clone(), &format!("/service/{service}"))
+    }
+
+    fn from_parts(trust_domain: TrustDomain, path: &str) -> Self {
         SpiffeId {
-            trust_domain: trust_domain.clone(),
-            path: format!("/service/{service}").into(),
+            uri: format!("{SCHEME}{trust_domain}{path}").into(),
+            trust_domain,
         }
     }
 
@@ -72,7 +79,7 @@ impl SpiffeId {
     /// path segments not empty, `.` or `..`, no query or fragment).
     pub fn parse(uri: &str) -> Result<Self, String> {
         let rest = uri
-            .strip_prefix("spiffe://")
+            .strip_prefix(SCHEME)
             .ok_or_else(|| format!("`{uri}` is not a SPIFFE ID (it must start with spiffe://)"))?;
         let (domain, path) = match rest.find('/') {
             Some(i) => rest.split_at(i),
@@ -95,10 +102,7 @@ impl SpiffeId {
                 ));
             }
         }
-        Ok(SpiffeId {
-            trust_domain,
-            path: path.into(),
-        })
+        Ok(SpiffeId::from_parts(trust_domain, path))
     }
 
     /// The trust domain.
@@ -106,21 +110,26 @@ impl SpiffeId {
         &self.trust_domain
     }
 
+    /// The whole ID, `spiffe://<trust domain><path>`.
+    pub fn as_str(&self) -> &str {
+        &self.uri
+    }
+
     /// The path (`/service/orders`), empty for a bare trust domain.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.uri[SCHEME.len() + self.trust_domain.as_str().len()..]
     }
 
     /// The service this identity names, if it is a Convoy service identity.
     pub fn service(&self) -> Option<ServiceName> {
-        let name = self.path.strip_prefix("/service/")?;
+        let name = self.path().strip_prefix("/service/")?;
         ServiceName::new(name).ok()
     }
 }
 
 impl fmt::Display for SpiffeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "spiffe://{}{}", self.trust_domain, self.path)
+        f.write_str(&self.uri)
     }
 }
 

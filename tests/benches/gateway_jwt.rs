@@ -23,7 +23,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{open_loop, percentile, Args};
-use convoy_tests::config::closed_port;
+use convoy_tests::config::free_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto, Proxy};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -142,7 +142,7 @@ gateways:
           - {{ name: jwt, match: {{ path_prefix: /jwt }}, service: api, auth: {{ methods: [{{ jwt: issuer }}] }} }}
 "#,
         upstream = upstream.addr(),
-        listener = closed_port(),
+        listener = free_port(),
         jwks = jwks_path.display(),
     );
     let gateway = Proxy::builder(&yaml).arg("--gateway").start().await;

@@ -3,7 +3,7 @@
 //! and are limited apart, and a TLS listener checked with curl whose certificate is reloaded.
 
 use convoy_tests::client::{empty, full};
-use convoy_tests::config::closed_port;
+use convoy_tests::config::free_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto, Proxy};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -67,7 +67,7 @@ async fn start_gateway(yaml: &str) -> Proxy {
 async fn bff_routes_rewrites_edits_cors_and_body_limits() {
     let orders = EchoServer::start("orders").await;
     let users = EchoServer::start("users").await;
-    let listeners = format!("      - address: {}\n", closed_port());
+    let listeners = format!("      - address: {}\n", free_port());
     let gateway = start_gateway(&gateway_yaml(orders.addr(), users.addr(), &listeners)).await;
     let addr = gateway.addrs().gateway[0];
     assert!(
@@ -144,7 +144,7 @@ async fn bff_routes_rewrites_edits_cors_and_body_limits() {
 async fn api_key_consumers_are_told_to_the_service_and_limited_apart() {
     let orders = EchoServer::start("orders").await;
     let users = EchoServer::start("users").await;
-    let listeners = format!("      - address: {}\n", closed_port());
+    let listeners = format!("      - address: {}\n", free_port());
     let gateway = start_gateway(&gateway_yaml(orders.addr(), users.addr(), &listeners)).await;
     let client = HttpClient::new(Proto::Http1, gateway.addrs().gateway[0]);
     let send = |key: Option<&'static str>| {
@@ -236,7 +236,7 @@ async fn a_tls_listener_serves_its_certificate_and_reloads_it() {
     std::fs::write(&ca1_path, ca1).unwrap();
     let listeners = format!(
         "      - address: {}\n        tls: {{ certificate: {}, key: {} }}\n",
-        closed_port(),
+        free_port(),
         cert_path.display(),
         key_path.display()
     );

@@ -10,7 +10,7 @@
 //! history and metrics say. Bounds on time are generous behaviour bounds, not performance
 //! figures; the figures observed are printed (`--nocapture`).
 
-use convoy_tests::config::closed_port;
+use convoy_tests::config::free_port;
 use convoy_tests::control_plane::{ControlPlane, Status};
 use convoy_tests::raw::echo_round_trip;
 use convoy_tests::relay::TcpRelay;
@@ -473,7 +473,7 @@ async fn an_invalid_change_is_rejected_and_the_old_config_keeps_routing() {
 #[tokio::test]
 async fn a_snapshot_a_sidecar_cannot_apply_is_nacked_and_shown() {
     let echo = TcpEchoServer::start().await;
-    let port = closed_port();
+    let port = free_port();
     let db = format!(
         "services:\n  db:\n    protocol: tcp\n    listen: {port}\n    endpoints: [\"{}\"]\n",
         echo.addr()

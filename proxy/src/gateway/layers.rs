@@ -4,12 +4,12 @@
 use super::runtime::Selection;
 use super::step::{Before, Step};
 use crate::http::error::ProxyError;
+use crate::http::path::with_path;
 use crate::http::{Request, Response};
 use crate::identity::CLIENT_ID_HEADER;
 use crate::outbound::{Decision, Target};
 use crate::policy::rate_limit::Caller;
 use crate::server::ClientAddr;
-use http::uri::{PathAndQuery, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -172,16 +172,6 @@ pub fn rewritten(path: &str, rewrite: &convoy_config::Rewrite) -> Option<String>
         out.insert(0, '/');
     }
     Some(out)
-}
-
-fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).ok()?);
-    Uri::from_parts(parts).ok()
 }
 
 /// The route's path rewrite and request header edits on the way in, its response header edits

@@ -2,7 +2,7 @@
 
 use super::authn::ConsumerCell;
 use super::runtime::Selection;
-use crate::http::error::X_CONVOY_ERROR;
+use crate::http::error::convoy_error;
 use crate::http::{Request, Response};
 use futures_util::future::{BoxFuture, FutureExt};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
@@ -96,8 +96,9 @@ where
         let consumer = ConsumerCell::default();
         request.extensions_mut().insert(consumer.clone());
         let selection = request.extensions().get::<Selection>().cloned();
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // The access log's fields are copied only when it is on (as the sidecar's Observe).
+        let logged = tracing::enabled!(target: "convoy::access", tracing::Level::INFO)
+            .then(|| (request.method().clone(), request.uri().path().to_owned()));
         let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(future.map(move |result| {
@@ -122,23 +123,20 @@ where
                 .duration
                 .with_label_values(&[gateway, route])
                 .observe(elapsed.as_secs_f64());
-            let error = response
-                .headers()
-                .get(X_CONVOY_ERROR)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info!(
-                target: "convoy::access",
-                direction = "gateway",
-                %method,
-                path = %path,
-                route,
-                consumer,
-                status = status.as_u16(),
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                error,
-                "request"
-            );
+            if let Some((method, path)) = &logged {
+                tracing::info!(
+                    target: "convoy::access",
+                    direction = "gateway",
+                    %method,
+                    path = %path,
+                    route,
+                    consumer,
+                    status = status.as_u16(),
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    error = convoy_error(response.headers()).unwrap_or_default(),
+                    "request"
+                );
+            }
             Ok(response)
         }))
     }

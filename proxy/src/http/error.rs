@@ -9,6 +9,12 @@ use std::time::Duration;
 /// The header that explains every response the proxy made itself.
 pub const X_CONVOY_ERROR: &str = "x-convoy-error";
 
+/// The [`X_CONVOY_ERROR`] of a response, if it has a readable one: why a proxy (this one, or
+/// a control plane) answered itself.
+pub fn convoy_error(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get(X_CONVOY_ERROR).and_then(|v| v.to_str().ok())
+}
+
 /// Why the proxy answered a request itself instead of forwarding the upstream's response.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

@@ -40,8 +40,8 @@ pub fn normalize(mut request: Request) -> Request {
     request
 }
 
-/// `uri` with `path` instead of its own path.
-fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
+/// `uri` with `path` instead of its own path (the query kept), if that is a valid URI.
+pub(crate) fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
     let path_and_query = match uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),

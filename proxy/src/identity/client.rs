@@ -102,11 +102,8 @@ impl CertificateClient {
         let result = async {
             let response = sender.send_request(request).await?;
             let status = response.status();
-            let error_header = response
-                .headers()
-                .get(crate::http::error::X_CONVOY_ERROR)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let error_header =
+                crate::http::error::convoy_error(response.headers()).map(str::to_owned);
             let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await

@@ -13,7 +13,7 @@ pub fn set_client_id(mut request: Request) -> Request {
         .get::<Peer>()
         .and_then(Peer::identity)
         // A SPIFFE ID is printable ASCII by construction.
-        .and_then(|id| HeaderValue::from_str(&id.to_string()).ok());
+        .and_then(|id| HeaderValue::from_str(id.as_str()).ok());
     if let Some(value) = value {
         request.headers_mut().insert(CLIENT_ID_HEADER, value);
     }

@@ -3,7 +3,7 @@
 use super::metrics::{Direction, RequestMetrics};
 use super::trace_context::TraceId;
 use super::UpstreamEndpoint;
-use crate::http::error::X_CONVOY_ERROR;
+use crate::http::error::convoy_error;
 use crate::http::{Request, Response};
 use crate::policy::classify::{self, Failure};
 use std::convert::Infallible;
@@ -56,11 +56,7 @@ impl AccessFields {
             .get::<UpstreamEndpoint>()
             .map(|u| u.0.to_string())
             .unwrap_or_default();
-        let error = response
-            .headers()
-            .get(X_CONVOY_ERROR)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let error = convoy_error(response.headers()).unwrap_or_default();
         tracing::info!(
             target: "convoy::access",
             direction,

@@ -1,6 +1,7 @@
 //! `convoy_authorization_total{caller, rule, result}`: the decisions of the authorization policy.
 
 use crate::identity::Peer;
+use convoy_config::SpiffeId;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// The caller label of requests without a proven identity.
@@ -33,7 +34,15 @@ impl AuthorizationMetrics {
 
     /// Counts a request of `caller` allowed by rule `index`.
     pub fn allowed(&self, caller: &Peer, index: usize) {
-        self.count(caller, &format!("allow[{index}]"), "allow");
+        // The labels of the first rules are written out: no allocation per decision there.
+        const FIRST: [&str; 8] = [
+            "allow[0]", "allow[1]", "allow[2]", "allow[3]", "allow[4]", "allow[5]", "allow[6]",
+            "allow[7]",
+        ];
+        match FIRST.get(index) {
+            Some(rule) => self.count(caller, rule, "allow"),
+            None => self.count(caller, &format!("allow[{index}]"), "allow"),
+        }
     }
 
     /// Counts a request of `caller` that no rule allowed.
@@ -43,12 +52,9 @@ impl AuthorizationMetrics {
 
     fn count(&self, caller: &Peer, rule: &str, result: &str) {
         // The caller's label is bounded by the identities the mesh's CA issues.
-        let caller = match caller.identity() {
-            Some(id) => id.to_string(),
-            None => UNAUTHENTICATED.to_owned(),
-        };
+        let caller = caller.identity().map_or(UNAUTHENTICATED, SpiffeId::as_str);
         self.decisions
-            .with_label_values(&[caller.as_str(), rule, result])
+            .with_label_values(&[caller, rule, result])
             .inc();
     }
 

@@ -190,8 +190,11 @@ impl Limits {
                     return Err(error);
                 }
             };
-            let response = inner.call(request).await?;
-            Ok(response.map(|b| body::with_guard(b, permit)))
+            Permitted {
+                inner: inner.call(request),
+                permit: Some(permit),
+            }
+            .await
         })
     }
 }
