@@ -11,14 +11,12 @@ use crate::server::{self, Drain, Tls};
 use crate::tls::{self as api_tls, ApiCertificate, TlsError};
 use crate::watcher::{self, DirWatcher};
 use convoy_config::ConfigError;
-use convoy_proxy::server::signals::Signals;
+use convoy_runtime::{Signals, StartupError};
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// How long streams and connections get to close after SIGTERM/SIGINT.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,29 +36,9 @@ pub enum AppError {
     /// TLS for the sidecar API could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({listener}): {source}")]
-    Bind {
-        /// Which listener.
-        listener: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The bound addresses could not be written.
-    #[error("cannot write {path}: {source}")]
-    WriteBoundAddrs {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(#[source] std::io::Error),
+    /// A listener, the bound-addresses file or the signal handlers.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
 }
 
 /// The addresses actually bound (they differ from the flags with port 0).
@@ -72,20 +50,10 @@ pub struct BoundAddrs {
     pub admin: SocketAddr,
 }
 
-async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Bind {
-            listener,
-            addr,
-            source,
-        })
-}
-
 /// Runs the control plane until SIGTERM or SIGINT.
 pub async fn run(args: ServeArgs) -> Result<(), AppError> {
     // Installed before anything is bound: a signal as soon as we look ready must close cleanly.
-    let signals = Signals::install().map_err(AppError::Signals)?;
+    let signals = Signals::install().map_err(StartupError::Signals)?;
     let dir = args.config_dir.clone();
     let loaded_at = watcher::fingerprint(&dir);
     let source = convoy_config::load_mesh_dir(&dir).map_err(Box::new)?;
@@ -100,8 +68,8 @@ pub async fn run(args: ServeArgs) -> Result<(), AppError> {
     let ca = Arc::new(ca);
     warn_if_no_tokens(&ca);
 
-    let api_listener = bind("sidecar API", args.listen).await?;
-    let admin_listener = bind("admin", args.admin_addr).await?;
+    let api_listener = convoy_runtime::bind("sidecar API", args.listen).await?;
+    let admin_listener = convoy_runtime::bind("admin", args.admin_addr).await?;
     let bound = BoundAddrs {
         listen: api_listener.local_addr().unwrap_or(args.listen),
         admin: admin_listener.local_addr().unwrap_or(args.admin_addr),
@@ -164,7 +132,7 @@ pub async fn run(args: ServeArgs) -> Result<(), AppError> {
             .run(drain.signal.clone()),
     );
     if let Some(path) = &args.bound_addrs_file {
-        write_bound_addrs(path, &bound)?;
+        convoy_runtime::write_json_atomically(path, &bound)?;
     }
     ready.store(true, Ordering::Release);
     tracing::info!(
@@ -210,15 +178,4 @@ fn warn_if_no_tokens(ca: &Ca) {
             "no join tokens: no sidecar can join until one is written there"
         );
     }
-}
-
-fn write_bound_addrs(path: &Path, bound: &BoundAddrs) -> Result<(), AppError> {
-    let fail = |source| AppError::WriteBoundAddrs {
-        path: path.to_owned(),
-        source,
-    };
-    // Written whole then renamed, so a reader never sees half a file.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(bound).unwrap_or_default()).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use convoy_config::{TrustDomain, DEFAULT_TRUST_DOMAIN};
-use convoy_proxy::cli::LogFormat;
+use convoy_runtime::LogFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

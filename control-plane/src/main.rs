@@ -5,7 +5,7 @@ use clap::Parser;
 use convoy_control_plane::cli::{Cli, Command};
 use convoy_control_plane::{app, commands};
 // The sidecar's log setup: both binaries log alike.
-use convoy_proxy::telemetry::logging;
+use convoy_runtime::logging;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

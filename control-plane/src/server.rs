@@ -20,7 +20,7 @@ pub type Request = hyper::Request<Incoming>;
 
 /// The sidecar's drain handle: the signal to stop accepting and close, and the tasks (every
 /// connection and every sidecar stream) to wait for before exiting.
-pub use convoy_proxy::server::Drain;
+pub use convoy_runtime::Drain;
 
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -62,27 +62,22 @@ pub async fn serve<H, F>(
     F: Future<Output = Response> + Send + 'static,
 {
     let builder = Arc::new(connection_builder());
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = name, %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = drain.signal.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let serve = |stream: tokio::net::TcpStream, peer| {
         let builder = builder.clone();
         let handle = handle.clone();
         let signal = drain.signal.clone();
         let tls = tls.clone();
-        drain.tasks.spawn(async move {
+        async move {
             let Some(tls) = tls else {
-                return serve_connection(&builder, TokioIo::new(stream), handle, &signal, name, peer).await;
+                return serve_connection(
+                    &builder,
+                    TokioIo::new(stream),
+                    handle,
+                    &signal,
+                    name,
+                    peer,
+                )
+                .await;
             };
             let handshake = tokio::select! {
                 handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)) => handshake,
@@ -90,7 +85,8 @@ pub async fn serve<H, F>(
             };
             match handshake {
                 Ok(Ok(stream)) => {
-                    serve_connection(&builder, TokioIo::new(stream), handle, &signal, name, peer).await;
+                    serve_connection(&builder, TokioIo::new(stream), handle, &signal, name, peer)
+                        .await;
                 }
                 Ok(Err(error)) => {
                     tls.failures.inc();
@@ -101,9 +97,9 @@ pub async fn serve<H, F>(
                     tracing::debug!(listener = name, %peer, "TLS handshake timed out");
                 }
             }
-        });
-    }
-    tracing::debug!(listener = name, "stopped accepting");
+        }
+    };
+    convoy_runtime::accept_until_drained(listener, name, &drain, None, serve).await;
 }
 
 async fn serve_connection<IO, H, F>(

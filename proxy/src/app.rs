@@ -7,13 +7,14 @@ use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, 
 use crate::gateway::{self, tls::GatewayTls};
 use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
 use crate::server::accept::InboundAccept;
-use crate::server::signals::Signals;
-use crate::server::{self, ConnectionAccept, Drain, HttpService};
+use crate::server::{self, ConnectionAccept, HttpService};
 use crate::snapshot::{content_version, Snapshot};
 use crate::telemetry::metrics::Metrics;
 use crate::{inbound, outbound, tcp};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
+use convoy_runtime::Drain;
+use convoy_runtime::{Signals, StartupError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,26 +50,9 @@ pub enum AppError {
         /// The inbound listener's address.
         inbound: SocketAddr,
     },
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({listener}): {source}")]
-    Bind {
-        /// Which listener.
-        listener: String,
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The bound addresses could not be written.
-    #[error("cannot write {path}: {source}")]
-    WriteBoundAddrs {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A listener, the bound-addresses file or the signal handlers.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
     /// The `--control-plane-ca` file was refused.
     #[error("{0}")]
     ControlCa(#[from] ControlCaError),
@@ -90,19 +74,10 @@ pub enum AppError {
         #[source]
         source: crate::gateway::tls::TlsFileError,
     },
-    /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(#[source] std::io::Error),
 }
 
 async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, AppError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| AppError::Bind {
-            listener: listener.to_owned(),
-            addr,
-            source,
-        })
+    Ok(convoy_runtime::bind(listener, addr).await?)
 }
 
 /// What the sidecar starts with: the first snapshot's configuration, and in control-plane mode
@@ -261,7 +236,7 @@ async fn bind_gateway_later(
                         .filter_map(|(l, _)| l.local_addr().ok())
                         .collect();
                     if let Some(path) = &bound_addrs_file {
-                        if let Err(error) = addrs.write(path) {
+                        if let Err(error) = convoy_runtime::write_json_atomically(path, &addrs) {
                             tracing::warn!(%error, "cannot write the bound addresses");
                         }
                     }
@@ -280,7 +255,7 @@ async fn bind_gateway_later(
 /// Runs the sidecar until SIGTERM or SIGINT, then drains within the grace period.
 pub async fn run(args: Args) -> Result<(), AppError> {
     // Installed before anything is bound: a SIGTERM as soon as we look ready must drain, not kill.
-    let signals = Signals::install().map_err(AppError::Signals)?;
+    let signals = Signals::install().map_err(StartupError::Signals)?;
     let start = Start::from_args(&args)?;
     let metrics = Metrics::new();
     let limits = start.config.sidecar.limits.clone();
@@ -370,12 +345,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
         }
     }
     if let Some(path) = &args.bound_addrs_file {
-        bound
-            .write(path)
-            .map_err(|source| AppError::WriteBoundAddrs {
-                path: path.clone(),
-                source,
-            })?;
+        convoy_runtime::write_json_atomically(path, &bound)?;
     }
     let listeners = Arc::new(ArcSwap::from_pointee(bound.clone()));
 

@@ -2,6 +2,7 @@
 
 use clap::{ArgGroup, Parser, ValueEnum};
 use convoy_config::{AppProtocol, Limits, Listen, ServiceName, Sidecar};
+use convoy_runtime::LogFormat;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -198,15 +199,6 @@ impl From<AppProtocolArg> for AppProtocol {
             AppProtocolArg::Http2 => AppProtocol::Http2,
         }
     }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Where the control plane's sidecar API is: `https://HOST:PORT`, optionally with a path prefix

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         return hash_api_key();
     }
     let args = Args::parse();
-    convoy_proxy::telemetry::logging::init(args.log_format);
+    convoy_runtime::logging::init(args.log_format);
     let runtime = match runtime_builder(args.worker_threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,9 +1,9 @@
 //! Opaque TCP forwarding for `protocol: tcp` services: bytes in, bytes out, balanced per connection.
 
-use crate::server::Drain;
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
+use convoy_runtime::Drain;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,25 +22,15 @@ pub async fn serve(
     let open = metrics.connections("tcp");
     let ok = metrics.tcp_connections(&service, "ok");
     let failed = metrics.tcp_connections(&service, "connect_error");
-    loop {
-        let (mut client, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%service, %error, "tcp accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = drain.signal.cancelled() => break,
-        };
-        let Some(runtime) = snapshot.load().service(&service).cloned() else {
-            tracing::warn!(%service, "tcp service is no longer configured; closing connection");
-            continue;
-        };
+    let serve = |mut client: TcpStream, peer| {
         let (open, ok, failed, service) =
             (open.clone(), ok.clone(), failed.clone(), service.clone());
-        drain.tasks.spawn(async move {
+        let runtime = snapshot.load().service(&service).cloned();
+        async move {
+            let Some(runtime) = runtime else {
+                tracing::warn!(%service, "tcp service is no longer configured; closing connection");
+                return;
+            };
             let Some(endpoint) = runtime.endpoints.pick() else {
                 failed.inc();
                 tracing::warn!(%service, %peer, "no endpoints: closing tcp connection");
@@ -48,21 +38,22 @@ pub async fn serve(
             };
             let in_flight = endpoint.start();
             let addr = endpoint.addr();
-            let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    failed.inc();
-                    in_flight.failed();
-                    tracing::warn!(%service, %addr, %error, "tcp upstream connect failed");
-                    return;
-                }
-                Err(_) => {
-                    failed.inc();
-                    in_flight.failed();
-                    tracing::warn!(%service, %addr, "tcp upstream connect timed out");
-                    return;
-                }
-            };
+            let upstream =
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        failed.inc();
+                        in_flight.failed();
+                        tracing::warn!(%service, %addr, %error, "tcp upstream connect failed");
+                        return;
+                    }
+                    Err(_) => {
+                        failed.inc();
+                        in_flight.failed();
+                        tracing::warn!(%service, %addr, "tcp upstream connect timed out");
+                        return;
+                    }
+                };
             in_flight.responded();
             ok.inc();
             open.inc();
@@ -71,10 +62,16 @@ pub async fn serve(
             let result = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
             open.dec();
             match result {
-                Ok((sent, received)) => tracing::info!(target: "convoy::access", %service, %peer, upstream = %addr, sent, received, "tcp connection"),
-                Err(error) => tracing::debug!(%service, %peer, %error, "tcp connection ended with an error"),
+                Ok((sent, received)) => {
+                    tracing::info!(target: "convoy::access", %service, %peer, upstream = %addr, sent, received, "tcp connection")
+                }
+                Err(error) => {
+                    tracing::debug!(%service, %peer, %error, "tcp connection ended with an error")
+                }
             }
             drop(in_flight);
-        });
-    }
+        }
+    };
+    let name = format!("tcp {service}");
+    convoy_runtime::accept_until_drained(listener, &name, &drain, None, serve).await;
 }

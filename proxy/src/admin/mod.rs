@@ -10,7 +10,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -47,16 +46,6 @@ pub struct BoundAddrs {
     /// Gateway listeners (gateway mode), in the order configured.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gateway: Vec<SocketAddr>,
-}
-
-impl BoundAddrs {
-    /// Writes the addresses to `path` as JSON: whole, then renamed, so a reader never sees half
-    /// a file.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
-        std::fs::rename(&tmp, path)
-    }
 }
 
 #[derive(Serialize)]

@@ -9,12 +9,12 @@
 
 use super::ApplyError;
 use crate::admin::BoundAddrs;
-use crate::server::Drain;
 use crate::snapshot::Snapshot;
 use crate::tcp;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{Protocol, ProxyConfig};
+use convoy_runtime::Drain;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,7 +94,7 @@ impl TcpServices {
             ));
         }
         if let Some(path) = &self.bound_addrs_file {
-            if let Err(error) = listeners.write(path) {
+            if let Err(error) = convoy_runtime::write_json_atomically(path, &listeners) {
                 tracing::warn!(path = %path.display(), %error, "cannot update the bound addresses file");
             }
         }

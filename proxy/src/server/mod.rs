@@ -3,7 +3,6 @@
 
 pub mod accept;
 pub mod activity;
-pub mod signals;
 
 use crate::http::layers::ReceivedHeaderCount;
 use crate::http::{body, Response};
@@ -11,6 +10,7 @@ use crate::identity::Peer;
 use accept::{Accepted, InboundAccept};
 use activity::{Activity, ActivityIo};
 use convoy_config::Limits;
+use convoy_runtime::Drain;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::IntGauge;
@@ -21,7 +21,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::util::BoxCloneService;
 use tower::Service;
 
@@ -31,16 +30,6 @@ pub type HttpService = BoxCloneService<crate::http::Request, Response, Infallibl
 /// Request extension: the address of the client connection the request came on.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
-
-/// Shared by every listener: the signal to stop accepting and drain, and the set of tasks to
-/// wait for before exiting.
-#[derive(Debug, Clone, Default)]
-pub struct Drain {
-    /// Cancelled on SIGTERM/SIGINT.
-    pub signal: CancellationToken,
-    /// Every connection task.
-    pub tasks: TaskTracker,
-}
 
 /// Builds hyper's protocol-detecting connection builder from the limits.
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -94,34 +83,19 @@ pub async fn serve_http(
     inbound: Option<ConnectionAccept>,
 ) {
     let builder = Arc::new(connection_builder(&limits));
+    // At the connection limit, accepting stops: new clients wait in the kernel's backlog.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    loop {
-        // At the connection limit, stop accepting: new clients wait in the kernel's backlog.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-            () = drain.signal.cancelled() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = name, %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = drain.signal.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let idle_timeout = limits.idle_timeout;
+    let handshake_timeout = limits.header_read_timeout;
+    let drain_signal = drain.signal.clone();
+    // Moves what it needs: the accept loop's future must be `Send`, and the stack is not `Sync`.
+    let serve = move |stream, peer| {
         let builder = builder.clone();
         let service = service.clone();
-        let signal = drain.signal.clone();
+        let signal = drain_signal.clone();
         let open = open.clone();
-        let idle_timeout = limits.idle_timeout;
-        let handshake_timeout = limits.header_read_timeout;
         let inbound = inbound.clone();
-        drain.tasks.spawn(async move {
+        async move {
             open.inc();
             let accepted = match &inbound {
                 None => Some((Accepted::Plain(stream), None)),
@@ -144,11 +118,10 @@ pub async fn serve_http(
                 None => {}
             }
             open.dec();
-            drop(permit);
             tracing::trace!(listener = name, %peer, "connection closed");
-        });
-    }
-    tracing::debug!(listener = name, "stopped accepting");
+        }
+    };
+    convoy_runtime::accept_until_drained(listener, name, &drain, Some(permits), serve).await;
 }
 
 async fn serve_connection<I>(

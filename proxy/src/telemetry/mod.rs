@@ -1,6 +1,5 @@
 //! Logs, metrics and trace context.
 
-pub mod logging;
 pub mod metrics;
 pub mod observe;
 pub mod policy_metrics;

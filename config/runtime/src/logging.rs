@@ -1,8 +1,16 @@
 //! Log output: readable text by default, JSON lines with `--log-format json`; level from RUST_LOG.
 
-use crate::cli::LogFormat;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber. The level comes from `RUST_LOG`, default `info`.
 pub fn init(format: LogFormat) {
