@@ -1,10 +1,10 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
-use crate::http::{body, Request, Response};
 use crate::identity::{Identity, IdentityView};
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
+use convoy_proxy_core::{body, Request, Response};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@
 //! again only once that penalty has decayed.
 
 use crate::policy::circuit_breaker::outlier::{Admission, State as OutlierState};
-use crate::policy::classify::Failure;
+use convoy_proxy_core::classify::Failure;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -58,7 +58,7 @@ impl Endpoint {
     pub fn new(addr: SocketAddr) -> Arc<Self> {
         Arc::new(Endpoint {
             addr,
-            authority: crate::http::authority::of_addr(addr),
+            authority: convoy_proxy_core::authority::of_addr(addr),
             in_flight: AtomicU64::new(0),
             rtt_ns: AtomicU64::new(DEFAULT_RTT.as_nanos() as u64),
             updated_ns: AtomicU64::new(now_ns()),

@@ -274,7 +274,7 @@ fn send(tx: &mpsc::Sender<Bytes>, line: Bytes) -> Result<(), StreamError> {
 /// The error for a response other than 200: its `x-convoy-error`, else its body's first line.
 async fn refused(response: http::Response<hyper::body::Incoming>) -> StreamError {
     let status = response.status();
-    let header = crate::http::error::convoy_error(response.headers()).map(str::to_owned);
+    let header = convoy_proxy_core::error::convoy_error(response.headers()).map(str::to_owned);
     let reason = match header {
         Some(reason) => reason,
         None => {

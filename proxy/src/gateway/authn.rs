@@ -5,8 +5,8 @@
 use super::auth::{self, GatewayAuth};
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::http::error::ProxyError;
-use crate::http::Request;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::Request;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 

@@ -3,9 +3,9 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::http::error::ProxyError;
-use crate::http::{body, Request, Response};
 use convoy_config::Cors;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{body, Request, Response};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -115,7 +115,7 @@ impl Step for CorsStep {
         };
         // The gateway's own answers get the headers too, so scripts can read why.
         let mut response = result.unwrap_or_else(|error| {
-            let failure = crate::policy::classify::error(&error);
+            let failure = convoy_proxy_core::classify::error(&error);
             let mut response = error.into_response();
             response.extensions_mut().insert(failure);
             response

@@ -3,13 +3,13 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::http::error::ProxyError;
-use crate::http::path::with_path;
-use crate::http::{Request, Response};
 use crate::identity::CLIENT_ID_HEADER;
 use crate::outbound::{Decision, Target};
 use crate::policy::rate_limit::Caller;
-use crate::server::ClientAddr;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::path::with_path;
+use convoy_proxy_core::peer::ClientAddr;
+use convoy_proxy_core::{Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

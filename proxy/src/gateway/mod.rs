@@ -15,11 +15,11 @@ pub mod tls;
 
 pub use runtime::{GatewayRuntime, GatewayState, Selection};
 
-use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
-use crate::http::{authority, path, Request, Response};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace_context::TraceContextLayer;
 use convoy_config::Limits;
+use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
+use convoy_proxy_core::{authority, path, Request, Response};
 use observe::{GatewayMetrics, GatewayObserveLayer};
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 
 use super::authn::ConsumerCell;
 use super::runtime::Selection;
-use crate::http::error::convoy_error;
-use crate::http::{Request, Response};
+use convoy_proxy_core::error::convoy_error;
+use convoy_proxy_core::{Request, Response};
 use futures_util::future::{BoxFuture, FutureExt};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::convert::Infallible;

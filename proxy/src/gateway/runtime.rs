@@ -3,7 +3,6 @@
 
 use super::auth::GatewayAuth;
 use super::authn;
-use crate::http::authority;
 use crate::outbound::CallPolicy;
 use crate::policy::rate_limit::{RateLimitMetrics, RuleLimiter};
 use crate::snapshot::Snapshot;
@@ -12,6 +11,7 @@ use convoy_config::{
     ConsumerKey, Gateway, GatewayPath, GatewayRoute, RateLimitKey, RateLimitRule, RouteSet,
     RouteSetMatch, ServiceName,
 };
+use convoy_proxy_core::authority;
 use governor::clock::DefaultClock;
 use http::HeaderMap;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,8 @@
 //! One generic tower service for the gateway's layers: each concern is a [`Step`] that looks
 //! at the request before the inner service (and may answer it itself) and at the result after.
 
-use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{Request, Response};
 use futures_util::future::{BoxFuture, FutureExt};
 use std::task::{Context, Poll};
 

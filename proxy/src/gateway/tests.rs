@@ -2,13 +2,13 @@
 //! upstream on loopback.
 
 use super::*;
-use crate::http::body;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{
     parse_proxy_config, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayPath, GatewayRoute,
     HeaderEdits, HeaderMatch, Rewrite, RouteSet, RouteSetMatch, ServiceName,
 };
+use convoy_proxy_core::body;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -201,11 +201,13 @@ async fn send(
     }
     request
         .extensions_mut()
-        .insert(crate::server::ClientAddr("10.0.0.1:5555".parse().unwrap()));
+        .insert(convoy_proxy_core::peer::ClientAddr(
+            "10.0.0.1:5555".parse().unwrap(),
+        ));
     stack.clone().oneshot(request).await.unwrap()
 }
 
-use crate::http::Body;
+use convoy_proxy_core::Body;
 
 fn header<'a>(response: &'a Response, name: &str) -> &'a str {
     response
@@ -358,7 +360,9 @@ async fn bodies_over_the_limit_are_refused_with_413() {
     );
     // A streamed body (no content-length) that goes over.
     let chunks = futures_util::stream::iter((0..4).map(|_| {
-        Ok::<_, crate::http::BoxError>(http_body::Frame::data(bytes::Bytes::from_static(b"12345")))
+        Ok::<_, convoy_proxy_core::BoxError>(http_body::Frame::data(bytes::Bytes::from_static(
+            b"12345",
+        )))
     }));
     let streamed = body::boxed(http_body_util::StreamBody::new(chunks));
     let streamed = send(&stack, Method::POST, "/web/orders", &[], streamed).await;

@@ -1,7 +1,7 @@
 //! Pooled upstream clients: HTTP/1.1, and HTTP/2 with prior knowledge (sidecar-to-sidecar, gRPC).
 
 use super::connector::{ConnectorTls, CountingConnector};
-use super::{body, Body, BoxError, Request, Response};
+use convoy_proxy_core::{body, Body, BoxError, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -86,7 +86,7 @@ impl UpstreamClients {
             .http1_max_buf_size(limits.max_header_bytes)
             .http2_max_header_list_size(limits.max_header_bytes as u32);
         // As on the server side: hyper's default is the same limit, without a per-response cost.
-        if limits.max_header_count != super::HYPER_DEFAULT_MAX_HEADERS {
+        if limits.max_header_count != convoy_proxy_core::HYPER_DEFAULT_MAX_HEADERS {
             builder.http1_max_headers(limits.max_header_count);
         }
         let http1 = builder.build(connector.clone());

@@ -1,14 +1,14 @@
 //! The end of both request paths: choose an upstream, then send to it.
 
-use super::authority::retarget;
 use super::client::{SendError, UpstreamClients, UpstreamProtocol};
 use super::connector::ConnectionLimitReached;
-use super::error::ProxyError;
-use super::{body, Request, Response};
 use crate::balance::InFlight;
-use crate::policy::classify::{self, Failure};
-use crate::telemetry::UpstreamEndpoint;
 use convoy_config::ServiceName;
+use convoy_proxy_core::authority::retarget;
+use convoy_proxy_core::classify::{self, Failure};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::error::UpstreamEndpoint;
+use convoy_proxy_core::{body, Request, Response};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};

@@ -103,7 +103,7 @@ impl CertificateClient {
             let response = sender.send_request(request).await?;
             let status = response.status();
             let error_header =
-                crate::http::error::convoy_error(response.headers()).map(str::to_owned);
+                convoy_proxy_core::error::convoy_error(response.headers()).map(str::to_owned);
             let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await

@@ -18,7 +18,6 @@ mod config;
 mod credentials;
 pub mod csr;
 mod metrics;
-mod peer;
 mod reason;
 pub mod renew;
 mod san;
@@ -30,9 +29,9 @@ mod verify;
 
 pub use client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
 pub use config::{client_config, provider, server_config, TlsConfigError, ALPN_H2, ALPN_HTTP1};
+pub use convoy_proxy_core::peer::{Peer, CLIENT_ID_HEADER};
 pub use credentials::{CredentialError, Credentials};
 pub use metrics::{Direction, TlsMetrics};
-pub use peer::{Peer, CLIENT_ID_HEADER};
 pub use reason::Reason;
 pub use san::{spiffe_id, spiffe_id_in, SanError};
 pub use state::{Active, Identity, IdentityView};

@@ -1,11 +1,11 @@
 //! Telling the local app who called: `x-convoy-client-id` from the connection's proven peer.
 
-use crate::http::Request;
 use crate::identity::{Peer, CLIENT_ID_HEADER};
+use convoy_proxy_core::Request;
 use http::HeaderValue;
 
 /// Sets [`CLIENT_ID_HEADER`] to the caller's SPIFFE ID when the connection proved one. Runs
-/// after [`crate::http::layers::Sanitize`], which removed any such header the request came
+/// after [`convoy_proxy_core::layers::Sanitize`], which removed any such header the request came
 /// with, so the app only ever sees the identity the sidecar verified (or none).
 pub fn set_client_id(mut request: Request) -> Request {
     let value = request
@@ -23,8 +23,8 @@ pub fn set_client_id(mut request: Request) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
     use convoy_config::SpiffeId;
+    use convoy_proxy_core::body;
 
     fn with_peer(peer: Option<Peer>) -> Request {
         let mut request = http::Request::new(body::empty());

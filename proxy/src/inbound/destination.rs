@@ -1,11 +1,11 @@
 //! Choosing the inbound upstream: always the local app of the request's snapshot.
 
 use crate::http::client::UpstreamProtocol;
-use crate::http::error::ProxyError;
 use crate::http::forward::{Destination, Upstream};
-use crate::http::{authority, Request};
 use crate::snapshot::Snapshot;
 use convoy_config::AppProtocol;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{authority, Request};
 use std::sync::Arc;
 
 /// The local app, spoken to as the sidecar config says.

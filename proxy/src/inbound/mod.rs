@@ -9,8 +9,6 @@ pub use client_id::set_client_id;
 pub use destination::LocalApp;
 
 use crate::http::forward::Forward;
-use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
-use crate::http::{path, Request};
 use crate::policy::authorization::{AuthorizationLayer, AuthorizationMetrics};
 use crate::policy::fault::{FaultLayer, FaultMetrics};
 use crate::policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
@@ -20,6 +18,8 @@ use crate::telemetry::observe::ObserveLayer;
 use crate::telemetry::trace_context::TraceContextLayer;
 use arc_swap::ArcSwap;
 use convoy_config::Limits;
+use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
+use convoy_proxy_core::{path, Request};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::util::BoxCloneService;
@@ -30,7 +30,7 @@ pub fn stack(
     snapshot: Arc<ArcSwap<Snapshot>>,
     limits: &Limits,
     metrics: &Metrics,
-) -> BoxCloneService<Request, crate::http::Response, Infallible> {
+) -> BoxCloneService<Request, convoy_proxy_core::Response, Infallible> {
     // Limiter state for the listener's life; it follows each request's snapshot.
     let rate_limits = RateLimits::start(
         &snapshot.load().config,

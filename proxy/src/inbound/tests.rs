@@ -1,9 +1,9 @@
 //! The inbound stack as a whole: a proven peer, a forged client id, tricky paths.
 
 use super::*;
-use crate::http::body;
 use crate::identity::{Peer, CLIENT_ID_HEADER};
 use convoy_config::{parse_proxy_config, SpiffeId};
+use convoy_proxy_core::body;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use tower::ServiceExt;
@@ -35,7 +35,12 @@ async fn app() -> SocketAddr {
 
 /// Sends `path` through the inbound stack of `payments` (with `policy`) as `peer`, with a
 /// forged client id.
-async fn send(policy: &str, peer: Peer, method: http::Method, path: &str) -> crate::http::Response {
+async fn send(
+    policy: &str,
+    peer: Peer,
+    method: http::Method,
+    path: &str,
+) -> convoy_proxy_core::Response {
     let yaml = format!(
         "sidecar: {{ service: payments, app: \"{}\" }}\nservices:\n  payments:\n{policy}",
         app().await
@@ -92,7 +97,7 @@ async fn a_refused_request_is_answered_by_the_proxy() {
     let response = send(POLICY, web(), http::Method::GET, "/api/../admin").await;
     assert_eq!(response.status(), 403);
     assert_eq!(
-        response.headers()[crate::http::error::X_CONVOY_ERROR],
+        response.headers()[convoy_proxy_core::error::X_CONVOY_ERROR],
         "forbidden: caller spiffe://convoy.local/service/web may not GET /admin on service payments: no rule allows it"
     );
     assert!(response.headers().get("x-seen-path").is_none());

@@ -2,9 +2,9 @@
 
 use super::{Decision, Target};
 use crate::balance::Unavailable;
-use crate::http::error::ProxyError;
 use crate::http::forward::{Destination, Upstream};
-use crate::http::{authority, Request};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{authority, Request};
 
 /// Routes to a backend service and balances over its endpoints.
 #[derive(Debug, Clone, Default)]

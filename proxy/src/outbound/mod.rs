@@ -10,10 +10,7 @@ pub use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
 pub use route::{matching_route, select, select_backend};
 
-use crate::http::error::ProxyError;
 use crate::http::forward::Forward;
-use crate::http::layers::{ErrorResponseLayer, SanitizeLayer};
-use crate::http::{path, Request};
 use crate::policy::circuit_breaker::limits::LimitsLayer;
 use crate::policy::retry::RetryLayer;
 use crate::policy::timeout::TimeoutLayer;
@@ -23,6 +20,9 @@ use crate::telemetry::observe::ObserveLayer;
 use crate::telemetry::trace_context::TraceContextLayer;
 use arc_swap::ArcSwap;
 use convoy_config::Limits;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
+use convoy_proxy_core::{path, Request};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::util::BoxCloneService;
@@ -33,7 +33,7 @@ pub fn stack(
     snapshot: Arc<ArcSwap<Snapshot>>,
     limits: &Limits,
     metrics: &Metrics,
-) -> BoxCloneService<Request, crate::http::Response, Infallible> {
+) -> BoxCloneService<Request, convoy_proxy_core::Response, Infallible> {
     let service = ServiceBuilder::new()
         // Before routing: the route is chosen by the path that is forwarded. A path that cannot
         // be normalized is refused by Sanitize.
@@ -58,7 +58,9 @@ pub fn stack(
 /// The inner part of the outbound path, shared with the gateway: from the request timeout to
 /// the endpoint. Requests carry a [`Target`] and a [`Decision`] (the backend and the policies
 /// in force) in their extensions.
-pub fn calls(metrics: &Metrics) -> BoxCloneService<Request, crate::http::Response, ProxyError> {
+pub fn calls(
+    metrics: &Metrics,
+) -> BoxCloneService<Request, convoy_proxy_core::Response, ProxyError> {
     let service = ServiceBuilder::new()
         // Outside retries: it bounds the request with all its attempts.
         .layer(TimeoutLayer::request(metrics.policy.clone()))

@@ -1,9 +1,9 @@
 //! Resolving an outbound request against one snapshot: which service, which route, which
 //! backend, which policies.
 
-use crate::http::{authority, Request};
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use arc_swap::ArcSwap;
+use convoy_proxy_core::{authority, Request};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 

@@ -1,11 +1,10 @@
 //! Resilience and access policies, one folder each: a tower layer, its small error type, its tests.
 //!
 //! Success and failure are decided in one place, [`classify`], for retries, outlier detection
-//! and metrics alike. Errors become responses in one place too: `crate::http::error`.
+//! and metrics alike. Errors become responses in one place too: `convoy_proxy_core::error`.
 
 pub mod authorization;
 pub mod circuit_breaker;
-pub mod classify;
 pub mod fault;
 pub mod rate_limit;
 pub mod retry;

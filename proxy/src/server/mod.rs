@@ -4,12 +4,12 @@
 pub mod accept;
 pub mod activity;
 
-use crate::http::layers::ReceivedHeaderCount;
-use crate::http::{body, Response};
-use crate::identity::Peer;
 use accept::{Accepted, InboundAccept};
 use activity::{Activity, ActivityIo};
 use convoy_config::Limits;
+use convoy_proxy_core::layers::ReceivedHeaderCount;
+use convoy_proxy_core::peer::{ClientAddr, Peer};
+use convoy_proxy_core::{body, Response};
 use convoy_runtime::Drain;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -25,11 +25,7 @@ use tower::util::BoxCloneService;
 use tower::Service;
 
 /// The service a listener runs for each request.
-pub type HttpService = BoxCloneService<crate::http::Request, Response, Infallible>;
-
-/// Request extension: the address of the client connection the request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::SocketAddr);
+pub type HttpService = BoxCloneService<convoy_proxy_core::Request, Response, Infallible>;
 
 /// Builds hyper's protocol-detecting connection builder from the limits.
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -41,7 +37,7 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_buf_size(limits.max_header_bytes);
     // hyper's own limit is the same 100 headers, parsed into arrays on the stack; a limit set
     // explicitly (even 100) costs two allocations and copies per request head.
-    if limits.max_header_count != crate::http::HYPER_DEFAULT_MAX_HEADERS {
+    if limits.max_header_count != convoy_proxy_core::HYPER_DEFAULT_MAX_HEADERS {
         builder.http1().max_headers(limits.max_header_count);
     }
     builder

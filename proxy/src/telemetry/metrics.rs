@@ -194,7 +194,7 @@ impl RequestMetrics {
     }
 
     /// Counts a request the classifier judged failed (failures are rare: labels are looked up).
-    pub fn record_failure(&self, failure: crate::policy::classify::Failure) {
+    pub fn record_failure(&self, failure: convoy_proxy_core::classify::Failure) {
         self.policy
             .failure(self.direction, &self.service, failure.reason());
     }

@@ -2,10 +2,10 @@
 
 use super::metrics::{Direction, RequestMetrics};
 use super::trace_context::TraceId;
-use super::UpstreamEndpoint;
-use crate::http::error::convoy_error;
-use crate::http::{Request, Response};
-use crate::policy::classify::{self, Failure};
+use convoy_proxy_core::classify::{self, Failure};
+use convoy_proxy_core::error::convoy_error;
+use convoy_proxy_core::error::UpstreamEndpoint;
+use convoy_proxy_core::{Request, Response};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -108,7 +108,7 @@ where
                     .map(|t| t.0.clone())
                     .unwrap_or_default(),
                 method: request.method().clone(),
-                authority: crate::http::authority::of_host_header_first(
+                authority: convoy_proxy_core::authority::of_host_header_first(
                     request.uri(),
                     request.headers(),
                 )

@@ -164,9 +164,9 @@ impl<S> tower::Layer<S> for TraceContextLayer {
     }
 }
 
-impl<S> tower::Service<crate::http::Request> for TraceContext<S>
+impl<S> tower::Service<convoy_proxy_core::Request> for TraceContext<S>
 where
-    S: tower::Service<crate::http::Request>,
+    S: tower::Service<convoy_proxy_core::Request>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -179,7 +179,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: crate::http::Request) -> S::Future {
+    fn call(&mut self, mut request: convoy_proxy_core::Request) -> S::Future {
         let trace_id = ensure(request.headers_mut());
         request.extensions_mut().insert(trace_id);
         self.inner.call(request)

@@ -10,21 +10,20 @@
 //! without identities) is unauthenticated, and no rule allows it. Each decision is counted in
 //! `convoy_authorization_total`.
 //!
-//! The path is the normalized one ([`crate::http::path`] runs first in the stack), which is
+//! The path is the normalized one ([`convoy_proxy_core::path`] runs first in the stack), which is
 //! also the path forwarded to the app.
 
-mod error;
 mod metrics;
 
-pub use error::Forbidden;
+pub use convoy_proxy_core::policy_error::Forbidden;
 pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
 
-use crate::http::admission::{Admission, Admit};
-use crate::http::error::ProxyError;
-use crate::http::Request;
 use crate::identity::Peer;
 use crate::snapshot::Snapshot;
 use convoy_config::ProxyConfig;
+use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::Request;
 use std::sync::Arc;
 
 /// What the policy of the sidecar's own service says of one request.
@@ -125,10 +124,10 @@ impl Admission for AuthorizationCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
-    use crate::http::Response;
     use crate::telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, SpiffeId};
+    use convoy_proxy_core::body;
+    use convoy_proxy_core::Response;
     use http::Method;
     use std::path::Path;
     use std::sync::Mutex;

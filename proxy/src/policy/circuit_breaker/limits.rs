@@ -1,10 +1,10 @@
 //! The limits half of circuit breaking: requests in flight, requests waiting for a slot,
 //! retries in flight, per service. Overflow fails fast with 503.
 
-use crate::http::error::ProxyError;
-use crate::http::{body, Request, Response};
 use crate::outbound::Decision;
 use convoy_config::{CircuitBreaker, ServiceName};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{body, Request, Response};
 use futures_util::future::{BoxFuture, Either};
 use std::future::Future;
 use std::pin::Pin;

@@ -10,11 +10,11 @@ mod metrics;
 
 pub use metrics::FaultMetrics;
 
-use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
 use crate::outbound::matching_route;
 use crate::snapshot::Snapshot;
 use convoy_config::{Fault, ProxyConfig};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{Request, Response};
 use futures_util::future::{ready, BoxFuture, Either, FutureExt};
 use http::{HeaderMap, StatusCode};
 use rand::Rng;
@@ -179,9 +179,9 @@ impl<S> FaultInjection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
     use crate::telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, FaultAbort, FaultDelay};
+    use convoy_proxy_core::body;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use std::path::Path;

@@ -11,23 +11,22 @@
 //! State lives in [`RateLimits`], built once per listener; it follows each request's snapshot
 //! and keeps the limiters of unchanged rules when the configuration changes.
 
-mod error;
 mod limiter;
 mod limits;
 mod metrics;
 
-pub use error::RateLimited;
+pub use convoy_proxy_core::policy_error::RateLimited;
 pub(crate) use limiter::RuleLimiter;
 pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
-use crate::http::admission::{Admission, Admit};
-use crate::http::error::ProxyError;
-use crate::http::Request;
 use crate::identity::Peer;
-use crate::server::ClientAddr;
 use crate::snapshot::Snapshot;
+use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::peer::ClientAddr;
+use convoy_proxy_core::Request;
 use std::sync::Arc;
 
 /// Refuses requests over the rate limits of the request's snapshot with
@@ -87,9 +86,9 @@ impl Admission for RateLimitCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
     use crate::telemetry::metrics::Metrics;
     use convoy_config::parse_proxy_config;
+    use convoy_proxy_core::body;
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tower::{Layer, ServiceExt};

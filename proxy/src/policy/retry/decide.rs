@@ -1,7 +1,7 @@
 //! Which failures a retry policy retries, and how long to wait before the next attempt.
 
-use crate::policy::classify::Failure;
 use convoy_config::{RetryOn, RetryPolicy};
+use convoy_proxy_core::classify::Failure;
 use http::{HeaderMap, Method};
 use rand::Rng;
 use std::time::Duration;

@@ -3,12 +3,12 @@
 
 use super::decide::{backoff, covers, is_idempotent, retry_after};
 use super::replay::Replay;
-use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
 use crate::outbound::Decision;
-use crate::policy::classify::{self, Failure};
 use crate::telemetry::policy_metrics::PolicyMetrics;
 use convoy_config::RetryPolicy;
+use convoy_proxy_core::classify::{self, Failure};
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{Request, Response};
 use futures_util::future::{BoxFuture, Either};
 use http::HeaderValue;
 use std::task::{Context, Poll};

@@ -1,7 +1,7 @@
 //! Reading a response ahead to its trailers (for gRPC status), then handing it on whole.
 
-use crate::http::{Body, BoxError, Response};
 use bytes::Bytes;
+use convoy_proxy_core::{Body, BoxError, Response};
 use futures_util::stream;
 use http::HeaderMap;
 use http_body::Frame;

@@ -1,8 +1,8 @@
 //! A request body that can be sent again: what the first attempt reads is kept (up to a cap)
 //! and replayed to the next attempt, which then goes on reading the original.
 
-use crate::http::{Body, BoxError};
 use bytes::Bytes;
+use convoy_proxy_core::{Body, BoxError};
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use std::pin::Pin;
@@ -182,7 +182,7 @@ impl http_body::Body for AttemptBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
+    use convoy_proxy_core::body;
     use http_body_util::BodyExt;
 
     async fn collect(body: Body) -> Result<Bytes, BoxError> {

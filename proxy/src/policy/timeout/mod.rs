@@ -2,10 +2,10 @@
 //! and the per-try timeout (inside retries: a timed-out attempt may be retried). Both end when
 //! the response head arrives; a streaming body is not cut.
 
-use crate::http::error::ProxyError;
-use crate::http::{Request, Response};
 use crate::outbound::Decision;
 use crate::telemetry::policy_metrics::PolicyMetrics;
+use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::{Request, Response};
 use futures_util::future::{BoxFuture, Either, FutureExt};
 use std::task::{Context, Poll};
 

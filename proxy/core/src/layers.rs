@@ -1,10 +1,10 @@
 //! Layers every request passes in both directions: errors to responses, header hygiene.
 
-use super::error::ProxyError;
-use super::headers::strip_hop_by_hop;
-use super::path::PathRefused;
-use super::{Request, Response};
-use crate::identity::CLIENT_ID_HEADER;
+use crate::error::ProxyError;
+use crate::headers::strip_hop_by_hop;
+use crate::path::PathRefused;
+use crate::peer::CLIENT_ID_HEADER;
+use crate::{Request, Response};
 use futures_util::future::{ready, Either, FutureExt, Map, Ready};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -52,7 +52,7 @@ fn answer(result: Result<Response, ProxyError>) -> Result<Response, Infallible> 
     Ok(result.unwrap_or_else(|error| {
         tracing::debug!(%error, "answering with a proxy error");
         // Observers upstream of here see the classification, not just a status.
-        let failure = crate::policy::classify::error(&error);
+        let failure = crate::classify::error(&error);
         let mut response = error.into_response();
         response.extensions_mut().insert(failure);
         response
@@ -154,7 +154,7 @@ fn strip_response(result: Result<Response, ProxyError>) -> Result<Response, Prox
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
+    use crate::body;
     use tower::{Layer, ServiceExt};
 
     fn request(headers: usize, received: Option<usize>) -> Request {

@@ -61,7 +61,7 @@ pub fn of_addr(addr: std::net::SocketAddr) -> http::uri::Authority {
 /// Points a request at `addr` (the endpoint's address as an authority, see [`of_addr`]),
 /// keeping what the client asked for in the `Host` header.
 pub fn retarget(
-    request: &mut http::Request<super::Body>,
+    request: &mut http::Request<crate::Body>,
     addr: &http::uri::Authority,
     authority: Option<&str>,
 ) {
@@ -107,7 +107,7 @@ mod tests {
 
     /// What `retarget` did before it reused the parsed path: format the URI and parse it.
     fn retarget_by_formatting(
-        request: &mut http::Request<super::super::Body>,
+        request: &mut http::Request<crate::Body>,
         addr: std::net::SocketAddr,
     ) {
         let path = request
@@ -136,7 +136,7 @@ mod tests {
                 let request = || {
                     http::Request::builder()
                         .uri(uri)
-                        .body(super::super::body::empty())
+                        .body(crate::body::empty())
                         .unwrap()
                 };
                 let mut expected = request();

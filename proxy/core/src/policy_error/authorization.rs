@@ -1,6 +1,6 @@
 //! The authorization policy's refusal: 403, naming the caller, the request and why.
 
-use crate::identity::Peer;
+use crate::peer::Peer;
 use convoy_config::ServiceName;
 
 /// Most characters of the path quoted in the refusal (128).

@@ -37,3 +37,7 @@ impl std::fmt::Display for Peer {
         }
     }
 }
+
+/// Request extension: the address of the client connection the request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);

@@ -1,7 +1,7 @@
 //! The one classifier of success and failure: retries, outlier detection and metrics all ask
 //! it, so they always agree on what failed.
 
-use crate::http::error::ProxyError;
+use crate::error::ProxyError;
 use http::{HeaderMap, StatusCode};
 
 /// How a failed attempt failed.

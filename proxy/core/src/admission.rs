@@ -1,8 +1,8 @@
 //! The shape every refusing policy shares: look at the request, then either pass it on
 //! untouched or answer with an error, before the inner service sees it.
 
-use super::error::ProxyError;
-use super::{Request, Response};
+use crate::error::ProxyError;
+use crate::{Request, Response};
 use futures_util::future::{ready, Either, Ready};
 use std::task::{Context, Poll};
 

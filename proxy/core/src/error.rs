@@ -1,10 +1,14 @@
 //! Errors the proxy answers itself, and the one place that turns them into responses.
 
-use super::{body, Response};
+use crate::{body, Response};
 use convoy_config::ServiceName;
 use http::{header, HeaderValue, StatusCode};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Response extension: the endpoint that answered (or failed), for the access log.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamEndpoint(pub SocketAddr);
 
 /// The header that explains every response the proxy made itself.
 pub const X_CONVOY_ERROR: &str = "x-convoy-error";
@@ -43,7 +47,7 @@ pub enum ProxyError {
         reason: String,
         /// How the upstream call failed as a result.
         #[source]
-        source: super::BoxError,
+        source: crate::BoxError,
     },
     /// The request's body framing is ambiguous; the connection is closed after the answer.
     #[error("bad framing: {reason}")]
@@ -58,7 +62,7 @@ pub enum ProxyError {
     BadPath(#[from] convoy_config::PathError),
     /// The service's authorization policy allows no such request from this caller.
     #[error("{0}")]
-    Forbidden(#[from] crate::policy::authorization::Forbidden),
+    Forbidden(#[from] crate::policy_error::Forbidden),
     /// The service has no endpoint to send to.
     #[error("no endpoints: service {service} has no endpoints")]
     NoEndpoints {
@@ -74,7 +78,7 @@ pub enum ProxyError {
         addr: SocketAddr,
         /// What went wrong.
         #[source]
-        source: super::BoxError,
+        source: crate::BoxError,
     },
     /// Connecting to the chosen endpoint took longer than the connect timeout.
     #[error("upstream connect timed out: {service} {addr} after {}ms", .after.as_millis())]
@@ -97,7 +101,7 @@ pub enum ProxyError {
         refused: bool,
         /// What went wrong.
         #[source]
-        source: super::BoxError,
+        source: crate::BoxError,
     },
     /// The whole request, retries included, took longer than the request timeout.
     #[error("request timeout: {service} after {}ms", .after.as_millis())]
@@ -137,11 +141,11 @@ pub enum ProxyError {
     },
     /// A rate limit refused the request.
     #[error("{0}")]
-    RateLimited(#[from] crate::policy::rate_limit::RateLimited),
+    RateLimited(#[from] crate::policy_error::RateLimited),
     // --- Gateway authentication (helper B) ---
     /// The gateway refused the request's credential (401) or its consumer (403).
     #[error("{0}")]
-    Auth(#[from] crate::gateway::auth::AuthError),
+    Auth(#[from] crate::policy_error::AuthError),
     // --- end gateway authentication ---
     /// Fault injection answered instead of the app.
     #[error("fault injected: abort with {}", .status.as_u16())]
@@ -237,9 +241,7 @@ impl ProxyError {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(addr) = self.endpoint() {
-            response
-                .extensions_mut()
-                .insert(crate::telemetry::UpstreamEndpoint(addr));
+            response.extensions_mut().insert(UpstreamEndpoint(addr));
         }
         response
     }

@@ -1,6 +1,6 @@
 //! Body helpers: boxing hyper's bodies and making small bodies of our own.
 
-use super::{Body, BoxError};
+use crate::{Body, BoxError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::sync::{Arc, OnceLock};
@@ -18,7 +18,7 @@ where
 /// forwarder can then tell that a failed upstream call failed because of the client's body.
 pub fn note_error(body: Body, noted: Arc<OnceLock<String>>) -> Body {
     body.map_err(move |error| {
-        let _ = noted.set(super::error::root_cause(error.as_ref()));
+        let _ = noted.set(crate::error::root_cause(error.as_ref()));
         error
     })
     .boxed_unsync()

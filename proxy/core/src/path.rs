@@ -4,10 +4,10 @@
 //! The normal form is [`convoy_config::normalize_path`]'s (the same rules validation holds
 //! configured paths to). A path that cannot be normalized (an encoded slash or backslash, a
 //! broken escape) is not refused here, where no error could be answered yet: the request is
-//! marked with [`PathRefused`], and [`crate::http::layers::Sanitize`] answers it with 400, so
+//! marked with [`PathRefused`], and [`crate::layers::Sanitize`] answers it with 400, so
 //! it is counted and logged like every other answer the proxy makes.
 
-use super::Request;
+use crate::Request;
 use convoy_config::{normalize_path, PathError};
 use http::uri::{PathAndQuery, Uri};
 use std::borrow::Cow;
@@ -41,7 +41,7 @@ pub fn normalize(mut request: Request) -> Request {
 }
 
 /// `uri` with `path` instead of its own path (the query kept), if that is a valid URI.
-pub(crate) fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
+pub fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
     let path_and_query = match uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
@@ -54,7 +54,7 @@ pub(crate) fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::body;
+    use crate::body;
 
     fn normalized(uri: &str) -> Request {
         let mut request = http::Request::new(body::empty());
