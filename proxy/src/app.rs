@@ -3,9 +3,9 @@
 
 use crate::admin::{self, AdminState, BoundAddrs};
 use crate::cli::{Args, ControlPlaneUrl};
+use crate::control::CertificateClient;
 use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
 use crate::gateway::{self, tls::GatewayTls};
-use crate::identity::{self, CertificateClient, Identity, TlsMetrics};
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
 use crate::snapshot::{content_version, Snapshot};
@@ -13,6 +13,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::{inbound, outbound, tcp};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
+use convoy_identity::{Identity, TlsMetrics};
 use convoy_runtime::Drain;
 use convoy_runtime::{Signals, StartupError};
 use std::net::SocketAddr;
@@ -486,7 +487,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
                 trusted.token.clone(),
                 id.clone(),
             );
-            let renewal = identity::renew::spawn(trusted.identity.clone(), certificates);
+            let renewal = crate::control::renew::spawn(trusted.identity.clone(), certificates);
             let control = ControlPlane {
                 url,
                 tls: trusted.tls,

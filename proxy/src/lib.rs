@@ -10,7 +10,6 @@ pub mod cli;
 pub mod control;
 pub mod gateway;
 pub mod http;
-pub mod identity;
 pub mod inbound;
 pub mod outbound;
 pub mod policy;

@@ -1,9 +1,9 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
-use crate::identity::{Identity, IdentityView};
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
+use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;

@@ -4,11 +4,11 @@
 
 use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
-use crate::identity::{Identity, TrustBundle};
 use crate::snapshot::{content_version, Snapshot};
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Mesh, Protocol, ProxyConfig, Sidecar};
+use convoy_identity::{Identity, TrustBundle};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -140,7 +140,7 @@ impl Client {
         let connecting = async {
             let tls = self
                 .tls
-                .connect(&self.url, crate::identity::ALPN_H2)
+                .connect(&self.url, convoy_identity::ALPN_H2)
                 .await
                 .map_err(StreamError::Connect)?;
             http2::Builder::new(TokioExecutor::new())

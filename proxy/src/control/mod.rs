@@ -11,7 +11,7 @@
 //! ([`convoy_config::decode_wire_mesh`]), combined with the sidecar's own settings
 //! ([`convoy_config::ProxyConfig::combine`]) and swapped in at once, keeping the state the
 //! change does not touch ([`crate::snapshot::Snapshot::next`]); the snapshot's `trust` (trust
-//! domain and bundle) is put in force with it ([`crate::identity::Identity::set_trust`]). When the stream breaks, the
+//! domain and bundle) is put in force with it ([`convoy_identity::Identity::set_trust`]). When the stream breaks, the
 //! sidecar serves on and reconnects after a capped, jittered exponential [`Backoff`].
 //!
 //! Metrics: `convoy_control_plane_connected`, `convoy_config_updates_total{result}`,
@@ -21,10 +21,12 @@ mod apply;
 mod backoff;
 mod body;
 mod client;
+mod identity_client;
 mod lines;
 mod listeners;
 mod messages;
 mod metrics;
+pub mod renew;
 mod tls;
 mod token;
 
@@ -33,6 +35,7 @@ pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
 pub use client::{
     sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH,
 };
+pub use identity_client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
 pub use lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
 pub use messages::{Incoming, MessageError, Outgoing};
 pub use metrics::ControlMetrics;
@@ -41,11 +44,11 @@ pub use token::{JoinToken, TokenError};
 
 use crate::admin::BoundAddrs;
 use crate::cli::ControlPlaneUrl;
-use crate::identity::Identity;
 use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
+use convoy_identity::Identity;
 use convoy_runtime::Drain;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

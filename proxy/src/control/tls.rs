@@ -3,7 +3,7 @@
 //! rotated mesh CA keeps being trusted).
 
 use crate::cli::ControlPlaneUrl;
-use crate::identity::{self, Identity, Reason};
+use convoy_identity::{Identity, Reason};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ pub enum ControlCaError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: identity::TrustError,
+        source: convoy_identity::TrustError,
     },
 }
 
@@ -66,11 +66,12 @@ impl ControlTls {
             path: ca_file.to_owned(),
             source,
         })?;
-        let anchors =
-            identity::parse_certificates(&pem).map_err(|source| ControlCaError::Certificates {
+        let anchors = convoy_identity::parse_certificates(&pem).map_err(|source| {
+            ControlCaError::Certificates {
                 path: ca_file.to_owned(),
                 source,
-            })?;
+            }
+        })?;
         Ok(ControlTls {
             anchors: Arc::new(anchors),
             identity,
@@ -84,7 +85,7 @@ impl ControlTls {
         if let Some(trust) = self.identity.trust() {
             roots.add_parsable_certificates(trust.anchors().iter().cloned());
         }
-        let mut config = ClientConfig::builder_with_provider(identity::provider())
+        let mut config = ClientConfig::builder_with_provider(convoy_identity::provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();

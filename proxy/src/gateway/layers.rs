@@ -3,9 +3,9 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::identity::CLIENT_ID_HEADER;
 use crate::outbound::{Decision, Target};
 use crate::policy::rate_limit::Caller;
+use convoy_identity::CLIENT_ID_HEADER;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::path::with_path;
 use convoy_proxy_core::peer::ClientAddr;

@@ -2,9 +2,9 @@
 //! they change (their modification times are polled every second). A new pair that cannot be
 //! used is logged and the one in force stays.
 
-use crate::identity::{provider, ALPN_H2, ALPN_HTTP1};
 use arc_swap::ArcSwap;
 use convoy_config::ServerTls;
+use convoy_identity::{provider, ALPN_H2, ALPN_HTTP1};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;

@@ -2,7 +2,7 @@
 //! the circuit breaker's `max_connections`; to a meshed service it speaks mutual TLS, and the
 //! server must prove it is that service ([`ConnectorTls`]).
 
-use crate::identity::{Direction, Identity, Reason, ALPN_H2};
+use convoy_identity::{Direction, Identity, Reason, ALPN_H2};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;

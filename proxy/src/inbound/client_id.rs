@@ -1,6 +1,6 @@
 //! Telling the local app who called: `x-convoy-client-id` from the connection's proven peer.
 
-use crate::identity::{Peer, CLIENT_ID_HEADER};
+use convoy_identity::{Peer, CLIENT_ID_HEADER};
 use convoy_proxy_core::Request;
 use http::HeaderValue;
 

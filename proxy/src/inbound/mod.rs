@@ -1,6 +1,6 @@
 //! Inbound: other sidecars (and later the gateway) call the local app through this listener.
 //! mTLS terminates in front of this stack (in the accept path), which hands each request the
-//! connection's proven [`crate::identity::Peer`].
+//! connection's proven [`convoy_identity::Peer`].
 
 mod client_id;
 mod destination;

@@ -1,8 +1,8 @@
 //! The inbound stack as a whole: a proven peer, a forged client id, tricky paths.
 
 use super::*;
-use crate::identity::{Peer, CLIENT_ID_HEADER};
 use convoy_config::{parse_proxy_config, SpiffeId};
+use convoy_identity::{Peer, CLIENT_ID_HEADER};
 use convoy_proxy_core::body;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;

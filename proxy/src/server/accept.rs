@@ -8,12 +8,12 @@
 //! `403` saying why, other bytes just a closed connection. A refused connection never reaches
 //! the app. Without an identity (a `--config` sidecar) every connection is plaintext, as before.
 //!
-//! [`SpiffeClientVerifier`]: crate::identity::SpiffeClientVerifier
+//! [`SpiffeClientVerifier`]: convoy_identity::SpiffeClientVerifier
 
-use crate::identity::{self, Direction, Identity, Peer, Reason};
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::MtlsMode;
+use convoy_identity::{Direction, Identity, Peer, Reason};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,7 +141,7 @@ async fn handshake(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .map(|leaf| identity::spiffe_id(leaf));
+        .map(|leaf| convoy_identity::spiffe_id(leaf));
     match id {
         Some(Ok(id)) => {
             metrics.handshake(Direction::Inbound, Reason::Ok);

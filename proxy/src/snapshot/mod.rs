@@ -27,11 +27,11 @@ pub use build::Pending;
 
 use crate::balance::{Endpoint as EndpointState, EndpointSet};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
-use crate::identity::Identity;
 use crate::outbound::CallPolicy;
 use crate::policy::circuit_breaker::limits::ServiceLimits;
 use crate::telemetry::metrics::{Metrics, RequestMetrics};
 use convoy_config::{ProxyConfig, Service};
+use convoy_identity::Identity;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinHandle;

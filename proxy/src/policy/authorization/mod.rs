@@ -18,9 +18,9 @@ mod metrics;
 pub use convoy_proxy_core::policy_error::Forbidden;
 pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
 
-use crate::identity::Peer;
 use crate::snapshot::Snapshot;
 use convoy_config::ProxyConfig;
+use convoy_identity::Peer;
 use convoy_proxy_core::admission::{Admission, Admit};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::Request;

@@ -21,8 +21,8 @@ pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
-use crate::identity::Peer;
 use crate::snapshot::Snapshot;
+use convoy_identity::Peer;
 use convoy_proxy_core::admission::{Admission, Admit};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::peer::ClientAddr;

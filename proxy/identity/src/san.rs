@@ -70,7 +70,7 @@ pub fn spiffe_id_in(der: &[u8], trust_domain: &TrustDomain) -> Result<SpiffeId, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::testing::leaf_with_sans;
+    use crate::testing::leaf_with_sans;
     use rcgen::SanType;
 
     fn uri(text: &str) -> SanType {

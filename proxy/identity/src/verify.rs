@@ -212,8 +212,8 @@ impl ServerCertVerifier for SpiffeServerVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::reason::Reason;
-    use crate::identity::testing::TestCa;
+    use crate::reason::Reason;
+    use crate::testing::TestCa;
     use rcgen::SanType;
     use std::time::Duration;
 

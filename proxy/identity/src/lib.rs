@@ -1,9 +1,10 @@
-//! Workload identity: the sidecar's certificate from the control plane's CA, the mesh's trust
+//! `convoy-identity`: workload identity: the sidecar's certificate from the control plane's CA, the mesh's trust
 //! anchors, and mutual TLS between sidecars.
 //!
 //! In control-plane mode the sidecar makes an ECDSA P-256 key in memory ([`csr`]), asks the
 //! control plane for a certificate naming `spiffe://<trust domain>/service/<service>`
-//! ([`CertificateClient`]) and renews it at about two thirds of its lifetime ([`renew`]). The
+//! (`convoy_proxy::control::CertificateClient`) and renews it at about two thirds of its lifetime
+//! (`convoy_proxy::control::renew`). The
 //! certificate, the trust bundle (from each snapshot and each certificate answer) and the
 //! rustls configs built from them are held in [`Identity`] and swapped atomically: new
 //! handshakes use the new ones, connections already made go on.
@@ -13,21 +14,18 @@
 //! require the server to be the service called ([`SpiffeServerVerifier`]). Each is counted in
 //! `convoy_tls_handshakes_total{direction, result, reason}` ([`Reason`]).
 
-mod client;
 mod config;
 mod credentials;
 pub mod csr;
 mod metrics;
 mod reason;
-pub mod renew;
 mod san;
 mod state;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod trust;
 mod verify;
 
-pub use client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
 pub use config::{client_config, provider, server_config, TlsConfigError, ALPN_H2, ALPN_HTTP1};
 pub use convoy_proxy_core::peer::{Peer, CLIENT_ID_HEADER};
 pub use credentials::{CredentialError, Credentials};

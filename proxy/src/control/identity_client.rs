@@ -84,7 +84,10 @@ impl CertificateClient {
 
     async fn send(&self, body: &CertificateRequest) -> Result<CertificateResponse, RequestError> {
         let authorization = self.token.header()?;
-        let tls = self.tls.connect(&self.url, super::config::ALPN_H2).await?;
+        let tls = self
+            .tls
+            .connect(&self.url, convoy_identity::ALPN_H2)
+            .await?;
         let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake::<_, Full<Bytes>>(TokioIo::new(tls))

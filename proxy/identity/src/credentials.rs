@@ -133,8 +133,8 @@ fn validity(der: &[u8]) -> Result<(SystemTime, SystemTime), CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::csr;
-    use crate::identity::testing::TestCa;
+    use crate::csr;
+    use crate::testing::TestCa;
     use convoy_config::{ServiceName, TrustDomain};
     use rcgen::KeyPair;
 

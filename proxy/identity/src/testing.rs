@@ -9,13 +9,14 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::time::{Duration, SystemTime};
 
 /// A self-signed CA.
-pub(crate) struct TestCa {
+pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     cert: rcgen::Certificate,
 }
 
 impl TestCa {
-    pub(crate) fn new() -> Self {
+    /// A new self-signed CA (ECDSA P-256).
+    pub fn new() -> Self {
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -30,13 +31,14 @@ impl TestCa {
         }
     }
 
-    pub(crate) fn pem(&self) -> String {
+    /// The CA certificate in PEM.
+    pub fn pem(&self) -> String {
         self.cert.pem()
     }
 
     /// A leaf for `sans` with serverAuth and clientAuth, valid from now - 1 min for `ttl`;
     /// the chain (leaf only) and its key.
-    pub(crate) fn leaf(
+    pub fn leaf(
         &self,
         sans: Vec<SanType>,
         ttl: Duration,
@@ -59,7 +61,7 @@ impl TestCa {
     }
 
     /// The PEM of a leaf for the SPIFFE ID `id`.
-    pub(crate) fn leaf_pem_for(&self, id: &str, key: &KeyPair, ttl: Duration) -> String {
+    pub fn leaf_pem_for(&self, id: &str, key: &KeyPair, ttl: Duration) -> String {
         let mut params = CertificateParams::default();
         params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
         params.extended_key_usages = vec![
@@ -73,7 +75,7 @@ impl TestCa {
 }
 
 /// A certificate (DER) with these SANs, from a throwaway CA.
-pub(crate) fn leaf_with_sans(sans: Vec<SanType>) -> Vec<u8> {
+pub fn leaf_with_sans(sans: Vec<SanType>) -> Vec<u8> {
     let (chain, _) = TestCa::new().leaf(sans, Duration::from_secs(3600));
     chain[0].to_vec()
 }

@@ -3,14 +3,14 @@
 //! time; retry failures with capped backoff (1 s doubling to 30 s), never waiting past the
 //! expiry of the certificate in force; renew at once when the trust domain changes.
 
-use super::client::{CertificateClient, RequestError};
-use super::config::TlsConfigError;
-use super::credentials::{CredentialError, Credentials};
-use super::csr;
-use super::state::Identity;
-use super::trust::{TrustBundle, TrustError};
+use super::identity_client::{CertificateClient, RequestError};
 use crate::control::Backoff;
 use convoy_config::SpiffeId;
+use convoy_identity::csr;
+use convoy_identity::Identity;
+use convoy_identity::TlsConfigError;
+use convoy_identity::{CredentialError, Credentials};
+use convoy_identity::{TrustBundle, TrustError};
 use rand::Rng;
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;

@@ -89,7 +89,7 @@ pub fn parse_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Tru
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::testing::TestCa;
+    use crate::testing::TestCa;
 
     #[test]
     fn a_bundle_of_two_anchors() {
