@@ -16,7 +16,7 @@ use convoy_proxy::outbound::{matching_route, select, select_backend, ResolveLaye
 use convoy_proxy::policy::circuit_breaker::limits::ServiceLimits;
 use convoy_proxy::policy::rate_limit::{RateLimitMetrics, RateLimits};
 use convoy_proxy::snapshot::Snapshot;
-use convoy_proxy::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use convoy_proxy_core::classify::Failure;
 use convoy_proxy_core::headers::strip_hop_by_hop;
 use convoy_proxy_core::layers::{ambiguous_framing, SanitizeLayer};

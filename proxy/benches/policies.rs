@@ -8,7 +8,7 @@ use convoy_config::{OutlierDetection, RetryBudget};
 use convoy_proxy::balance::{EndpointSet, Outlier};
 use convoy_proxy::policy::rate_limit::{RateLimitMetrics, RateLimits};
 use convoy_proxy::policy::retry::budget::Budget;
-use convoy_proxy::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use convoy_proxy_core::classify;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, StatusCode};

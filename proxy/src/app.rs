@@ -9,7 +9,7 @@ use crate::gateway::{self, tls::GatewayTls};
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
 use crate::snapshot::{content_version, Snapshot};
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use crate::{inbound, outbound, tcp};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};

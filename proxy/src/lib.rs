@@ -16,4 +16,3 @@ pub mod policy;
 pub mod server;
 pub mod snapshot;
 pub mod tcp;
-pub mod telemetry;

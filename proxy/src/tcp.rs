@@ -1,7 +1,7 @@
 //! Opaque TCP forwarding for `protocol: tcp` services: bytes in, bytes out, balanced per connection.
 
 use crate::snapshot::Snapshot;
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_runtime::Drain;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
 use crate::snapshot::Snapshot;
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};

@@ -3,7 +3,7 @@
 use super::dns::Discovery;
 use super::{Endpoint, InFlight};
 use crate::policy::circuit_breaker::outlier::{max_ejected, Admission, State as OutlierState};
-use crate::telemetry::policy_metrics::PolicyMetrics;
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use arc_swap::ArcSwap;
 use convoy_config::OutlierDetection;
 use convoy_proxy_core::classify::Failure;

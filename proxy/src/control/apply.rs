@@ -5,7 +5,7 @@
 use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
 use crate::snapshot::{content_version, Snapshot};
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Mesh, Protocol, ProxyConfig, Sidecar};
 use convoy_identity::{Identity, TrustBundle};

@@ -11,7 +11,7 @@ use super::ApplyError;
 use crate::admin::BoundAddrs;
 use crate::snapshot::Snapshot;
 use crate::tcp;
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{Protocol, ProxyConfig};
 use convoy_runtime::Drain;

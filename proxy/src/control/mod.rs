@@ -45,7 +45,7 @@ pub use token::{JoinToken, TokenError};
 use crate::admin::BoundAddrs;
 use crate::cli::ControlPlaneUrl;
 use crate::snapshot::Snapshot;
-use crate::telemetry::metrics::Metrics;
+use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
 use convoy_identity::Identity;

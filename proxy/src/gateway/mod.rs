@@ -15,8 +15,8 @@ pub mod tls;
 
 pub use runtime::{GatewayRuntime, GatewayState, Selection};
 
-use crate::telemetry::metrics::Metrics;
-use crate::telemetry::trace_context::TraceContextLayer;
+use convoy_telemetry::metrics::Metrics;
+use convoy_telemetry::trace_context::TraceContextLayer;
 use convoy_config::Limits;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{authority, path, Request, Response};

@@ -7,7 +7,7 @@ use crate::http::client::{UpstreamClients, UpstreamProtocol};
 use crate::http::connector::ConnectorTls;
 use crate::outbound::CallPolicy;
 use crate::policy::circuit_breaker::limits::ServiceLimits;
-use crate::telemetry::metrics::{Direction, Metrics};
+use convoy_telemetry::metrics::{Direction, Metrics};
 use arc_swap::ArcSwap;
 use convoy_config::{Endpoint, Limits, Protocol, ProxyConfig, Route, Service};
 use convoy_identity::Identity;

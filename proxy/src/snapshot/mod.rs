@@ -29,7 +29,7 @@ use crate::balance::{Endpoint as EndpointState, EndpointSet};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
 use crate::outbound::CallPolicy;
 use crate::policy::circuit_breaker::limits::ServiceLimits;
-use crate::telemetry::metrics::{Metrics, RequestMetrics};
+use convoy_telemetry::metrics::{Metrics, RequestMetrics};
 use convoy_config::{ProxyConfig, Service};
 use convoy_identity::Identity;
 use std::collections::HashMap;

@@ -124,7 +124,7 @@ impl Admission for AuthorizationCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::metrics::Metrics;
+    use convoy_telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, SpiffeId};
     use convoy_proxy_core::body;
     use convoy_proxy_core::Response;

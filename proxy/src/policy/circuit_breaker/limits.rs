@@ -109,7 +109,7 @@ type Inner = tower::util::BoxCloneService<Request, Response, ProxyError>;
 #[derive(Clone)]
 pub struct Limits {
     inner: Inner,
-    metrics: crate::telemetry::policy_metrics::PolicyMetrics,
+    metrics: convoy_telemetry::policy_metrics::PolicyMetrics,
 }
 
 impl std::fmt::Debug for Limits {
@@ -122,7 +122,7 @@ impl std::fmt::Debug for Limits {
 #[derive(Debug, Clone)]
 pub struct LimitsLayer {
     /// Where overflows are counted.
-    pub metrics: crate::telemetry::policy_metrics::PolicyMetrics,
+    pub metrics: convoy_telemetry::policy_metrics::PolicyMetrics,
 }
 
 impl<S> tower::Layer<S> for LimitsLayer

@@ -179,7 +179,7 @@ impl<S> FaultInjection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::metrics::Metrics;
+    use convoy_telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, FaultAbort, FaultDelay};
     use convoy_proxy_core::body;
     use rand::rngs::StdRng;

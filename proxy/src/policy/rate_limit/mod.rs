@@ -86,7 +86,7 @@ impl Admission for RateLimitCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::metrics::Metrics;
+    use convoy_telemetry::metrics::Metrics;
     use convoy_config::parse_proxy_config;
     use convoy_proxy_core::body;
     use std::path::Path;

@@ -4,7 +4,7 @@
 use super::decide::{backoff, covers, is_idempotent, retry_after};
 use super::replay::Replay;
 use crate::outbound::Decision;
-use crate::telemetry::policy_metrics::PolicyMetrics;
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use convoy_config::RetryPolicy;
 use convoy_proxy_core::classify::{self, Failure};
 use convoy_proxy_core::error::ProxyError;

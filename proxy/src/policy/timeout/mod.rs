@@ -3,7 +3,7 @@
 //! the response head arrives; a streaming body is not cut.
 
 use crate::outbound::Decision;
-use crate::telemetry::policy_metrics::PolicyMetrics;
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{Request, Response};
 use futures_util::future::{BoxFuture, Either, FutureExt};
