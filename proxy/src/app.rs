@@ -9,13 +9,13 @@ use crate::gateway::{self, tls::GatewayTls};
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
 use crate::snapshot::{content_version, Snapshot};
-use convoy_telemetry::metrics::Metrics;
 use crate::{inbound, outbound, tcp};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
 use convoy_identity::{Identity, TlsMetrics};
 use convoy_runtime::Drain;
 use convoy_runtime::{Signals, StartupError};
+use convoy_telemetry::metrics::Metrics;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -431,7 +431,7 @@ pub async fn run(args: Args) -> Result<(), AppError> {
             }
         }
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(crate::policy::rate_limit::EVICTION_INTERVAL);
+            let mut every = tokio::time::interval(convoy_policy::rate_limit::EVICTION_INTERVAL);
             loop {
                 every.tick().await;
                 state.evict_idle();

@@ -12,7 +12,6 @@ pub mod gateway;
 pub mod http;
 pub mod inbound;
 pub mod outbound;
-pub mod policy;
 pub mod server;
 pub mod snapshot;
 pub mod tcp;

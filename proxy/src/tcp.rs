@@ -1,9 +1,9 @@
 //! Opaque TCP forwarding for `protocol: tcp` services: bytes in, bytes out, balanced per connection.
 
 use crate::snapshot::Snapshot;
-use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_runtime::Drain;
+use convoy_telemetry::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};

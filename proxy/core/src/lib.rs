@@ -16,6 +16,7 @@ pub mod layers;
 pub mod path;
 pub mod peer;
 pub mod policy_error;
+pub mod route;
 
 /// A boxed error that keeps its source chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,10 +1,10 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
 use crate::snapshot::Snapshot;
-use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};
+use convoy_telemetry::metrics::Metrics;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 //! attempt counts as a response of [`FAILURE_PENALTY`], so a dead endpoint is avoided and probed
 //! again only once that penalty has decayed.
 
-use crate::policy::circuit_breaker::outlier::{Admission, State as OutlierState};
+use convoy_policy::circuit_breaker::outlier::{Admission, State as OutlierState};
 use convoy_proxy_core::classify::Failure;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,11 +2,11 @@
 
 use super::dns::Discovery;
 use super::{Endpoint, InFlight};
-use crate::policy::circuit_breaker::outlier::{max_ejected, Admission, State as OutlierState};
-use convoy_telemetry::policy_metrics::PolicyMetrics;
 use arc_swap::ArcSwap;
 use convoy_config::OutlierDetection;
+use convoy_policy::circuit_breaker::outlier::{max_ejected, Admission, State as OutlierState};
 use convoy_proxy_core::classify::Failure;
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use rand::Rng;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -5,10 +5,10 @@
 use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
 use crate::snapshot::{content_version, Snapshot};
-use convoy_telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Mesh, Protocol, ProxyConfig, Sidecar};
 use convoy_identity::{Identity, TrustBundle};
+use convoy_telemetry::metrics::Metrics;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

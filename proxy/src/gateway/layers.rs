@@ -3,9 +3,10 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::outbound::{Decision, Target};
-use crate::policy::rate_limit::Caller;
+use crate::outbound::Target;
 use convoy_identity::CLIENT_ID_HEADER;
+use convoy_policy::rate_limit::Caller;
+use convoy_policy::Call;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::path::with_path;
 use convoy_proxy_core::peer::ClientAddr;
@@ -228,8 +229,8 @@ impl Step for Edits {
 }
 
 /// Hands the request to the outbound calls as if the local app had called the route's
-/// service: [`Target`] names the service (the upstream's `Host`), [`Decision`] picks the
-/// backend by the service's own routes, with the gateway route's timeout and retry over the
+/// service: [`Target`] names the service (the upstream's `Host`), [`Call`] carries the
+/// policies; the backend is picked by the service's own routes, with the gateway route's timeout and retry over the
 /// service's.
 #[derive(Debug, Clone)]
 pub struct Dispatch;
@@ -246,10 +247,11 @@ impl Step for Dispatch {
         let snapshot = selection.gateway.snapshot.clone();
         let name = route.config.service.as_str();
         let service = snapshot.service(name).cloned();
+        let mut backend = None;
         if let Some(service) = &service {
             let (index, backend_name) =
                 crate::outbound::select(&service.config, request.uri().path(), request.headers());
-            let backend = snapshot
+            let chosen = snapshot
                 .service(backend_name.as_str())
                 .unwrap_or(service)
                 .clone();
@@ -257,14 +259,17 @@ impl Step for Dispatch {
                 .policy
                 .clone()
                 .unwrap_or_else(|| service.policy(index));
-            request
-                .extensions_mut()
-                .insert(Decision { backend, policy });
+            request.extensions_mut().insert(Call {
+                policy,
+                limits: chosen.limits.clone(),
+            });
+            backend = Some(chosen);
         }
         request.extensions_mut().insert(Target {
             snapshot,
             authority: Some(name.to_owned()),
             service,
+            backend,
         });
         Before::Continue(request, ())
     }

@@ -15,11 +15,11 @@ pub mod tls;
 
 pub use runtime::{GatewayRuntime, GatewayState, Selection};
 
-use convoy_telemetry::metrics::Metrics;
-use convoy_telemetry::trace_context::TraceContextLayer;
 use convoy_config::Limits;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{authority, path, Request, Response};
+use convoy_telemetry::metrics::Metrics;
+use convoy_telemetry::trace_context::TraceContextLayer;
 use observe::{GatewayMetrics, GatewayObserveLayer};
 use std::convert::Infallible;
 use std::sync::Arc;

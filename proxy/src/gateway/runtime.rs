@@ -3,14 +3,14 @@
 
 use super::auth::GatewayAuth;
 use super::authn;
-use crate::outbound::CallPolicy;
-use crate::policy::rate_limit::{RateLimitMetrics, RuleLimiter};
 use crate::snapshot::Snapshot;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use convoy_config::{
     ConsumerKey, Gateway, GatewayPath, GatewayRoute, RateLimitKey, RateLimitRule, RouteSet,
     RouteSetMatch, ServiceName,
 };
+use convoy_policy::rate_limit::{RateLimitMetrics, RuleLimiter};
+use convoy_policy::CallPolicy;
 use convoy_proxy_core::authority;
 use governor::clock::DefaultClock;
 use http::HeaderMap;
@@ -258,7 +258,7 @@ impl GatewayState {
                     timeout: route.timeout.or(service.timeouts.request),
                     budget: retry
                         .as_ref()
-                        .map(|r| crate::policy::retry::budget::Budget::new(&r.budget)),
+                        .map(|r| convoy_policy::retry::budget::Budget::new(&r.budget)),
                     retry,
                 };
                 match old.and_then(|o| o.policy.as_ref()) {

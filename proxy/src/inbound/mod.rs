@@ -9,17 +9,17 @@ pub use client_id::set_client_id;
 pub use destination::LocalApp;
 
 use crate::http::forward::Forward;
-use crate::policy::authorization::{AuthorizationLayer, AuthorizationMetrics};
-use crate::policy::fault::{FaultLayer, FaultMetrics};
-use crate::policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
 use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use convoy_config::Limits;
+use convoy_policy::authorization::{AuthorizationLayer, AuthorizationMetrics};
+use convoy_policy::fault::{FaultLayer, FaultMetrics};
+use convoy_policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
+use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
+use convoy_proxy_core::{path, Request};
 use convoy_telemetry::metrics::{Direction, Metrics};
 use convoy_telemetry::observe::ObserveLayer;
 use convoy_telemetry::trace_context::TraceContextLayer;
-use arc_swap::ArcSwap;
-use convoy_config::Limits;
-use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
-use convoy_proxy_core::{path, Request};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::util::BoxCloneService;
@@ -46,6 +46,9 @@ pub fn stack(
             request
                 .extensions_mut()
                 .insert(current.inbound_metrics.clone());
+            // The inbound policies read the configuration; the app's clients come from the
+            // snapshot.
+            request.extensions_mut().insert(current.config.clone());
             request.extensions_mut().insert(current);
             request
         })

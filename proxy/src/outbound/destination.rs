@@ -1,6 +1,6 @@
 //! Choosing an outbound upstream: the target service, its route's backend, then an endpoint.
 
-use super::{Decision, Target};
+use super::Target;
 use crate::balance::Unavailable;
 use crate::http::forward::{Destination, Upstream};
 use convoy_proxy_core::error::ProxyError;
@@ -28,14 +28,12 @@ impl Destination for Routed {
             .authority
             .as_deref()
             .ok_or(ProxyError::MissingAuthority)?;
-        let decision =
-            request
-                .extensions()
-                .get::<Decision>()
-                .ok_or_else(|| ProxyError::UnknownService {
-                    name: shown(&authority::host(authority)),
-                })?;
-        let backend = &decision.backend;
+        let backend = target
+            .backend
+            .as_ref()
+            .ok_or_else(|| ProxyError::UnknownService {
+                name: shown(&authority::host(authority)),
+            })?;
         let in_flight = backend
             .endpoints
             .choose()

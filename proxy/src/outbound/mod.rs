@@ -1,28 +1,25 @@
 //! Outbound: the local app calls other services through this listener.
 
-mod decision;
 mod destination;
 mod resolve;
-mod route;
 
-pub use decision::{CallPolicy, Decision};
+pub use convoy_proxy_core::route::{matching_route, select, select_backend};
 pub use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
-pub use route::{matching_route, select, select_backend};
 
 use crate::http::forward::Forward;
-use crate::policy::circuit_breaker::limits::LimitsLayer;
-use crate::policy::retry::RetryLayer;
-use crate::policy::timeout::TimeoutLayer;
 use crate::snapshot::Snapshot;
-use convoy_telemetry::metrics::{Direction, Metrics};
-use convoy_telemetry::observe::ObserveLayer;
-use convoy_telemetry::trace_context::TraceContextLayer;
 use arc_swap::ArcSwap;
 use convoy_config::Limits;
+use convoy_policy::circuit_breaker::limits::LimitsLayer;
+use convoy_policy::retry::RetryLayer;
+use convoy_policy::timeout::TimeoutLayer;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{path, Request};
+use convoy_telemetry::metrics::{Direction, Metrics};
+use convoy_telemetry::observe::ObserveLayer;
+use convoy_telemetry::trace_context::TraceContextLayer;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tower::util::BoxCloneService;
@@ -56,7 +53,7 @@ pub fn stack(
 }
 
 /// The inner part of the outbound path, shared with the gateway: from the request timeout to
-/// the endpoint. Requests carry a [`Target`] and a [`Decision`] (the backend and the policies
+/// the endpoint. Requests carry a [`Target`] (the backend) and a [`convoy_policy::Call`] (the policies
 /// in force) in their extensions.
 pub fn calls(
     metrics: &Metrics,

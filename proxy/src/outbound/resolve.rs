@@ -3,6 +3,7 @@
 
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use arc_swap::ArcSwap;
+use convoy_policy::Call;
 use convoy_proxy_core::{authority, Request};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,9 +17,13 @@ pub struct Target {
     pub authority: Option<String>,
     /// The service, if the authority names a known one.
     pub service: Option<Arc<ServiceRuntime>>,
+    /// The service whose endpoints receive the request (the service's route may send it to
+    /// another one); `None` when the service is unknown.
+    pub backend: Option<Arc<ServiceRuntime>>,
 }
 
-/// Puts a [`Target`] and the matching metric handles into the request's extensions.
+/// Puts a [`Target`], the [`Call`] policies and the matching metric handles into the request's
+/// extensions.
 #[derive(Debug, Clone)]
 pub struct Resolve<S> {
     inner: S,
@@ -67,23 +72,29 @@ impl<S: tower::Service<Request>> tower::Service<Request> for Resolve<S> {
             .as_ref()
             .map_or_else(|| snapshot.unknown_metrics.clone(), |s| s.metrics.clone());
         request.extensions_mut().insert(metrics);
+        let mut backend = None;
         if let Some(service) = &service {
-            let (route, backend_name) =
-                super::route::select(&service.config, request.uri().path(), request.headers());
+            let (route, backend_name) = convoy_proxy_core::route::select(
+                &service.config,
+                request.uri().path(),
+                request.headers(),
+            );
             // Validation guarantees every backend is a known service.
-            let backend = snapshot
+            let chosen = snapshot
                 .service(backend_name.as_str())
                 .unwrap_or(service)
                 .clone();
-            let policy = service.policy(route);
-            request
-                .extensions_mut()
-                .insert(super::Decision { backend, policy });
+            request.extensions_mut().insert(Call {
+                policy: service.policy(route),
+                limits: chosen.limits.clone(),
+            });
+            backend = Some(chosen);
         }
         request.extensions_mut().insert(Target {
             snapshot,
             authority,
             service,
+            backend,
         });
         self.inner.call(request)
     }

@@ -5,12 +5,12 @@ use super::{ServiceRuntime, Snapshot, UNKNOWN_SERVICE_LABEL};
 use crate::balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
 use crate::http::connector::ConnectorTls;
-use crate::outbound::CallPolicy;
-use crate::policy::circuit_breaker::limits::ServiceLimits;
-use convoy_telemetry::metrics::{Direction, Metrics};
 use arc_swap::ArcSwap;
 use convoy_config::{Endpoint, Limits, Protocol, ProxyConfig, Route, Service};
 use convoy_identity::Identity;
+use convoy_policy::circuit_breaker::limits::ServiceLimits;
+use convoy_policy::CallPolicy;
+use convoy_telemetry::metrics::{Direction, Metrics};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -392,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn inbound_rate_limits_keep_their_buckets_across_snapshots() {
-        use crate::policy::rate_limit::{RateLimitMetrics, RateLimits};
+        use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
         let metrics = Metrics::new();
         let web = "  web:\n    rate_limit: { requests_per_second: 1, burst: 2 }\n";
         let current = first_snapshot(web, &metrics);

@@ -16,7 +16,7 @@
 //!   removed before it); the same for the policy of calls matching no route.
 //!
 //! The local app's endpoint is kept while its address is, its clients while the sidecar's limits
-//! are. Inbound rate limiters are kept by [`crate::policy::rate_limit::RateLimits`] itself (per
+//! are. Inbound rate limiters are kept by [`convoy_policy::rate_limit::RateLimits`] itself (per
 //! rule, when a request brings a new configuration). DNS refresh of the replaced snapshot stops
 //! at the swap; an endpoint set kept across snapshots is only ever updated by the refresher of
 //! the snapshot in force (see [`EndpointSet::configure`]).
@@ -27,11 +27,11 @@ pub use build::Pending;
 
 use crate::balance::{Endpoint as EndpointState, EndpointSet};
 use crate::http::client::{UpstreamClients, UpstreamProtocol};
-use crate::outbound::CallPolicy;
-use crate::policy::circuit_breaker::limits::ServiceLimits;
-use convoy_telemetry::metrics::{Metrics, RequestMetrics};
 use convoy_config::{ProxyConfig, Service};
 use convoy_identity::Identity;
+use convoy_policy::circuit_breaker::limits::ServiceLimits;
+use convoy_policy::CallPolicy;
+use convoy_telemetry::metrics::{Metrics, RequestMetrics};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinHandle;

@@ -2,10 +2,10 @@
 //! and the per-try timeout (inside retries: a timed-out attempt may be retried). Both end when
 //! the response head arrives; a streaming body is not cut.
 
-use crate::outbound::Decision;
-use convoy_telemetry::policy_metrics::PolicyMetrics;
+use crate::Call;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{Request, Response};
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use futures_util::future::{BoxFuture, Either, FutureExt};
 use std::task::{Context, Poll};
 
@@ -76,7 +76,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let limit = request.extensions().get::<Decision>().and_then(|d| {
+        let limit = request.extensions().get::<Call>().and_then(|d| {
             let after = match self.kind {
                 Kind::Request => d.policy.timeout,
                 Kind::PerTry => d.policy.retry.as_ref().and_then(|r| r.per_try_timeout),

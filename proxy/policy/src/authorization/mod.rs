@@ -18,11 +18,10 @@ mod metrics;
 pub use convoy_proxy_core::policy_error::Forbidden;
 pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
 
-use crate::snapshot::Snapshot;
 use convoy_config::ProxyConfig;
-use convoy_identity::Peer;
 use convoy_proxy_core::admission::{Admission, Admit};
 use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::peer::Peer;
 use convoy_proxy_core::Request;
 use std::sync::Arc;
 
@@ -93,10 +92,10 @@ static UNAUTHENTICATED_PEER: Peer = Peer::Unauthenticated;
 impl Admission for AuthorizationCheck {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
         // Only requests built outside a listener lack a snapshot; there is no policy to apply.
-        let Some(snapshot) = request.extensions().get::<Arc<Snapshot>>() else {
+        let Some(snapshot) = request.extensions().get::<Arc<ProxyConfig>>() else {
             return Ok(());
         };
-        let config = &snapshot.config;
+        let config: &ProxyConfig = snapshot;
         let caller = request
             .extensions()
             .get::<Peer>()
@@ -124,7 +123,6 @@ impl Admission for AuthorizationCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use convoy_telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, SpiffeId};
     use convoy_proxy_core::body;
     use convoy_proxy_core::Response;
@@ -144,17 +142,12 @@ mod tests {
         "          path_exact: /health\n",
     );
 
-    fn snapshot(payments: &str) -> Arc<Snapshot> {
+    fn snapshot(payments: &str) -> Arc<ProxyConfig> {
         let yaml = format!(
             "sidecar: {{ service: payments, app: 127.0.0.1:1 }}\nservices:\n  payments:\n{payments}"
         );
         let config = parse_proxy_config(&yaml, Path::new("t.yaml")).unwrap();
-        Arc::new(Snapshot::build(
-            config,
-            "v1".into(),
-            "t".into(),
-            &Metrics::new(),
-        ))
+        Arc::new(config)
     }
 
     fn caller(service: &str) -> Option<Peer> {
@@ -168,7 +161,7 @@ mod tests {
         service: Authorize<tower::util::BoxCloneService<Request, Response, ProxyError>>,
         seen: Arc<Mutex<Vec<String>>>,
         metrics: AuthorizationMetrics,
-        snapshot: Arc<Snapshot>,
+        snapshot: Arc<ProxyConfig>,
     }
 
     impl Harness {

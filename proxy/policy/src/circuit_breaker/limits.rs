@@ -1,7 +1,6 @@
 //! The limits half of circuit breaking: requests in flight, requests waiting for a slot,
 //! retries in flight, per service. Overflow fails fast with 503.
 
-use crate::outbound::Decision;
 use convoy_config::{CircuitBreaker, ServiceName};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{body, Request, Response};
@@ -151,8 +150,8 @@ impl tower::Service<Request> for Limits {
     fn call(&mut self, request: Request) -> Self::Future {
         let limits = request
             .extensions()
-            .get::<Decision>()
-            .map(|d| d.backend.limits.clone());
+            .get::<crate::Call>()
+            .map(|call| call.limits.clone());
         // The common case, a free slot (or no limits): call the inner service, polled ready,
         // now; no clone of it and no boxed future of our own.
         let permit = match &limits {

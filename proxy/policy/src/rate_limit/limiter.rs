@@ -74,7 +74,7 @@ enum Cells<C: Clock> {
 
 /// One rule with its limiter state and its refusal counter. Shared (`Arc`) between the rule
 /// sets built from successive configurations for as long as the rule is unchanged.
-pub(crate) struct RuleLimiter<C: Clock = DefaultClock> {
+pub struct RuleLimiter<C: Clock = DefaultClock> {
     rule: RateLimitRule,
     service: String,
     cells: Cells<C>,
@@ -93,7 +93,7 @@ impl<C: Clock> std::fmt::Debug for RuleLimiter<C> {
 
 impl<C: Clock + Clone> RuleLimiter<C> {
     /// A fresh limiter for `rule` of `service`: every cell starts with its whole burst.
-    pub(crate) fn new(rule: &RateLimitRule, service: &str, clock: C, rejected: IntCounter) -> Self {
+    pub fn new(rule: &RateLimitRule, service: &str, clock: C, rejected: IntCounter) -> Self {
         // Validation keeps both in 1..=10_000_000.
         let rate = NonZeroU32::new(rule.requests_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(rule.burst).unwrap_or(NonZeroU32::MIN);
@@ -126,12 +126,12 @@ impl<C: Clock> RuleLimiter<C> {
 
     /// Whether this limiter can serve `rule` of `service` as it is (same name, rate, burst and
     /// key), keeping its state.
-    pub(crate) fn serves(&self, rule: &RateLimitRule, service: &str) -> bool {
+    pub fn serves(&self, rule: &RateLimitRule, service: &str) -> bool {
         self.rule == *rule && self.service == service
     }
 
     /// Takes one request's cell, or refuses it. Allocates only when it refuses.
-    pub(crate) fn check(&self, headers: &HeaderMap, caller: Caller<'_>) -> Result<(), RateLimited> {
+    pub fn check(&self, headers: &HeaderMap, caller: Caller<'_>) -> Result<(), RateLimited> {
         match &self.cells {
             Cells::Total(cell) => cell
                 .check()
@@ -165,7 +165,7 @@ impl<C: Clock> RuleLimiter<C> {
     /// Drops the cells of callers idle long enough that a new cell would be the same (about
     /// `burst / requests_per_second` seconds), and frees the room they took. Returns how many
     /// callers are still tracked (0 for a total rule).
-    pub(crate) fn evict_idle(&self) -> usize {
+    pub fn evict_idle(&self) -> usize {
         let Cells::Caller { cells, .. } = &self.cells else {
             return 0;
         };

@@ -3,12 +3,12 @@
 
 use super::decide::{backoff, covers, is_idempotent, retry_after};
 use super::replay::Replay;
-use crate::outbound::Decision;
-use convoy_telemetry::policy_metrics::PolicyMetrics;
+use crate::Call;
 use convoy_config::RetryPolicy;
 use convoy_proxy_core::classify::{self, Failure};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{Request, Response};
+use convoy_telemetry::policy_metrics::PolicyMetrics;
 use futures_util::future::{BoxFuture, Either};
 use http::HeaderValue;
 use std::task::{Context, Poll};
@@ -73,7 +73,7 @@ impl tower::Service<Request> for Retry {
             .insert(X_CONVOY_ATTEMPT, HeaderValue::from_static("1"));
         let decision = request
             .extensions()
-            .get::<Decision>()
+            .get::<Call>()
             .filter(|d| d.policy.retry.is_some())
             .cloned();
         let Some(decision) = decision else {
@@ -94,7 +94,7 @@ impl tower::Service<Request> for Retry {
 async fn attempts(
     mut inner: Inner,
     request: Request,
-    decision: Decision,
+    decision: Call,
     metrics: PolicyMetrics,
 ) -> Result<Response, ProxyError> {
     let policy = decision
@@ -160,7 +160,7 @@ async fn attempts(
         // its slot is given back first, or a request could never retry more than once at
         // `max_retries: 1`.
         _retry_slot = None;
-        let Some(slot) = decision.backend.limits.try_retry() else {
+        let Some(slot) = decision.limits.try_retry() else {
             skip("max_retries");
             return result;
         };

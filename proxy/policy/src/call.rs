@@ -1,8 +1,8 @@
-//! What the outbound path decided for one request: the backend service, and the policies of
-//! the route it matched on the service it called.
+//! What routing decided for one outbound call, as the outbound policies read it: the policies of
+//! the route it matched, and the request limits of the backend service it goes to.
 
-use crate::policy::retry::budget::Budget;
-use crate::snapshot::ServiceRuntime;
+use crate::circuit_breaker::limits::ServiceLimits;
+use crate::retry::budget::Budget;
 use convoy_config::{RetryPolicy, Route, Service, ServiceName};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +45,13 @@ impl CallPolicy {
     }
 }
 
-/// Request extension: the backend chosen and the policies in force.
+/// Request extension, set once where routing decides (the outbound resolver, the gateway):
+/// the policies in force for this call. The request timeout, retries, the per-try timeout and
+/// the circuit breaker's request limits read it; nothing else about the route or the backend.
 #[derive(Debug, Clone)]
-pub struct Decision {
-    /// The service whose endpoints receive the request.
-    pub backend: Arc<ServiceRuntime>,
-    /// Timeouts and retries.
+pub struct Call {
+    /// Timeouts and retries of the route.
     pub policy: Arc<CallPolicy>,
+    /// The backend service's request limits (requests, pending requests and retries in flight).
+    pub limits: Arc<ServiceLimits>,
 }

@@ -3,9 +3,9 @@
 use super::limiter::{Caller, RuleLimiter};
 use super::metrics::RateLimitMetrics;
 use super::RateLimited;
-use crate::outbound::matching_route;
 use arc_swap::ArcSwap;
 use convoy_config::{ProxyConfig, RateLimitKey, RateLimitRule, Service};
+use convoy_proxy_core::route::matching_route;
 use governor::clock::{Clock, DefaultClock};
 use http::HeaderMap;
 use std::net::IpAddr;
@@ -187,7 +187,7 @@ impl<C: Clock + Clone> RateLimits<C> {
     /// This is the entry point for a micro-benchmark of one limiter check:
     ///
     /// ```
-    /// use convoy_proxy::policy::rate_limit::{RateLimitMetrics, RateLimits};
+    /// use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
     /// let yaml = "sidecar: { service: web, app: 127.0.0.1:1 }\nservices:\n  web:\n    \
     ///             rate_limit: { requests_per_second: 1, burst: 1 }\n";
     /// let config = convoy_config::parse_proxy_config(yaml, "web.yaml".as_ref()).unwrap();

@@ -10,10 +10,9 @@ mod metrics;
 
 pub use metrics::FaultMetrics;
 
-use crate::outbound::matching_route;
-use crate::snapshot::Snapshot;
 use convoy_config::{Fault, ProxyConfig};
 use convoy_proxy_core::error::ProxyError;
+use convoy_proxy_core::route::matching_route;
 use convoy_proxy_core::{Request, Response};
 use futures_util::future::{ready, BoxFuture, Either, FutureExt};
 use http::{HeaderMap, StatusCode};
@@ -117,10 +116,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let injection = match request.extensions().get::<Arc<Snapshot>>() {
+        let injection = match request.extensions().get::<Arc<ProxyConfig>>() {
             None => Injection::default(),
             Some(snapshot) => {
-                let config = &snapshot.config;
+                let config: &ProxyConfig = snapshot;
                 match fault_for(config, request.uri().path(), request.headers()) {
                     None => Injection::default(),
                     Some(fault) => {
@@ -179,7 +178,6 @@ impl<S> FaultInjection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use convoy_telemetry::metrics::Metrics;
     use convoy_config::{parse_proxy_config, FaultAbort, FaultDelay};
     use convoy_proxy_core::body;
     use rand::rngs::StdRng;
@@ -224,16 +222,11 @@ mod tests {
         assert!(Injection::decide(&Fault::default(), &mut rng) == Injection::default());
     }
 
-    fn snapshot(web: &str) -> Arc<Snapshot> {
+    fn snapshot(web: &str) -> Arc<ProxyConfig> {
         let yaml =
             format!("sidecar: {{ service: web, app: 127.0.0.1:1 }}\nservices:\n  web:\n{web}");
         let config = parse_proxy_config(&yaml, Path::new("t.yaml")).unwrap();
-        Arc::new(Snapshot::build(
-            config,
-            "v".into(),
-            "t".into(),
-            &Metrics::new(),
-        ))
+        Arc::new(config)
     }
 
     type App = futures_util::future::Ready<Result<Response, ProxyError>>;
@@ -261,7 +254,7 @@ mod tests {
         (FaultLayer::new(metrics.clone()).layer(app), calls, metrics)
     }
 
-    fn request(snapshot: &Arc<Snapshot>, path: &str) -> Request {
+    fn request(snapshot: &Arc<ProxyConfig>, path: &str) -> Request {
         let mut request = http::Request::get(path).body(body::empty()).unwrap();
         request.extensions_mut().insert(snapshot.clone());
         request

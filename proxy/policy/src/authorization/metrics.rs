@@ -1,7 +1,7 @@
 //! `convoy_authorization_total{caller, rule, result}`: the decisions of the authorization policy.
 
 use convoy_config::SpiffeId;
-use convoy_identity::Peer;
+use convoy_proxy_core::peer::Peer;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// The caller label of requests without a proven identity.

@@ -16,16 +16,16 @@ mod limits;
 mod metrics;
 
 pub use convoy_proxy_core::policy_error::RateLimited;
-pub(crate) use limiter::RuleLimiter;
+pub use limiter::RuleLimiter;
 pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
-use crate::snapshot::Snapshot;
-use convoy_identity::Peer;
+use convoy_config::ProxyConfig;
 use convoy_proxy_core::admission::{Admission, Admit};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::peer::ClientAddr;
+use convoy_proxy_core::peer::Peer;
 use convoy_proxy_core::Request;
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ impl<S> tower::Layer<S> for RateLimitLayer {
 impl Admission for RateLimitCheck {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
         // Only requests built outside a listener lack a snapshot; there are no rules to apply.
-        let Some(snapshot) = request.extensions().get::<Arc<Snapshot>>() else {
+        let Some(snapshot) = request.extensions().get::<Arc<ProxyConfig>>() else {
             return Ok(());
         };
         let caller = Caller {
@@ -73,12 +73,7 @@ impl Admission for RateLimitCheck {
             ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
         };
         self.limits
-            .check_caller_for(
-                &snapshot.config,
-                request.uri().path(),
-                request.headers(),
-                caller,
-            )
+            .check_caller_for(snapshot, request.uri().path(), request.headers(), caller)
             .map_err(ProxyError::RateLimited)
     }
 }
@@ -86,7 +81,6 @@ impl Admission for RateLimitCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use convoy_telemetry::metrics::Metrics;
     use convoy_config::parse_proxy_config;
     use convoy_proxy_core::body;
     use std::path::Path;
@@ -97,10 +91,9 @@ mod tests {
     async fn a_refused_request_never_reaches_the_inner_service() {
         let yaml = "sidecar: { service: web, app: 127.0.0.1:1 }\nservices:\n  web:\n    rate_limit: { requests_per_second: 1, burst: 2 }\n";
         let config = parse_proxy_config(yaml, Path::new("t.yaml")).unwrap();
-        let metrics = Metrics::new();
-        let snapshot = Arc::new(Snapshot::build(config, "v1".into(), "t".into(), &metrics));
+        let snapshot = Arc::new(config);
         let registry = prometheus::Registry::new();
-        let limits = RateLimits::start(&snapshot.config, RateLimitMetrics::new(&registry));
+        let limits = RateLimits::start(&snapshot, RateLimitMetrics::new(&registry));
         let calls = Arc::new(AtomicUsize::new(0));
         let app = {
             let calls = calls.clone();
@@ -131,10 +124,9 @@ mod tests {
     async fn per_caller_rules_count_a_proven_identity_as_the_caller() {
         let yaml = "sidecar: { service: web, app: 127.0.0.1:1 }\nservices:\n  web:\n    rate_limit: { requests_per_second: 1, burst: 1, per: caller, caller_header: x-caller }\n";
         let config = parse_proxy_config(yaml, Path::new("t.yaml")).unwrap();
-        let metrics = Metrics::new();
-        let snapshot = Arc::new(Snapshot::build(config, "v1".into(), "t".into(), &metrics));
+        let snapshot = Arc::new(config);
         let limits = RateLimits::start(
-            &snapshot.config,
+            &snapshot,
             RateLimitMetrics::new(&prometheus::Registry::new()),
         );
         let app = tower::service_fn(|_: Request| async {
