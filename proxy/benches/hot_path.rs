@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use convoy_config::{CircuitBreaker, OutlierDetection, ProxyConfig, ServiceName};
 use convoy_policy::circuit_breaker::limits::ServiceLimits;
 use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
-use convoy_proxy::balance::{EndpointSet, Outlier};
+use convoy_balance::{EndpointSet, Outlier};
 use convoy_proxy::outbound::{matching_route, select, select_backend, ResolveLayer};
 use convoy_proxy::snapshot::Snapshot;
 use convoy_proxy_core::classify::Failure;

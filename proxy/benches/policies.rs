@@ -7,7 +7,7 @@
 use convoy_config::{OutlierDetection, RetryBudget};
 use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
 use convoy_policy::retry::budget::Budget;
-use convoy_proxy::balance::{EndpointSet, Outlier};
+use convoy_balance::{EndpointSet, Outlier};
 use convoy_proxy_core::classify;
 use convoy_telemetry::metrics::Metrics;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -5,11 +5,9 @@
 
 pub mod admin;
 pub mod app;
-pub mod balance;
 pub mod cli;
 pub mod control;
 pub mod gateway;
-pub mod http;
 pub mod inbound;
 pub mod outbound;
 pub mod server;

@@ -1,7 +1,7 @@
 //! Choosing the inbound upstream: always the local app of the request's snapshot.
 
-use crate::http::client::UpstreamProtocol;
-use crate::http::forward::{Destination, Upstream};
+use convoy_balance::client::UpstreamProtocol;
+use convoy_balance::forward::{Destination, Upstream};
 use crate::snapshot::Snapshot;
 use convoy_config::AppProtocol;
 use convoy_proxy_core::error::ProxyError;

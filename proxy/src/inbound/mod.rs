@@ -8,7 +8,7 @@ mod destination;
 pub use client_id::set_client_id;
 pub use destination::LocalApp;
 
-use crate::http::forward::Forward;
+use convoy_balance::forward::Forward;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::Limits;

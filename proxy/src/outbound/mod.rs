@@ -7,7 +7,7 @@ pub use convoy_proxy_core::route::{matching_route, select, select_backend};
 pub use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
 
-use crate::http::forward::Forward;
+use convoy_balance::forward::Forward;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::Limits;

@@ -2,9 +2,9 @@
 //! (the rules are in the [parent module's documentation](super)).
 
 use super::{ServiceRuntime, Snapshot, UNKNOWN_SERVICE_LABEL};
-use crate::balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
-use crate::http::client::{UpstreamClients, UpstreamProtocol};
-use crate::http::connector::ConnectorTls;
+use convoy_balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
+use convoy_balance::client::{UpstreamClients, UpstreamProtocol};
+use convoy_balance::connector::ConnectorTls;
 use arc_swap::ArcSwap;
 use convoy_config::{Endpoint, Limits, Protocol, ProxyConfig, Route, Service};
 use convoy_identity::Identity;

@@ -25,8 +25,8 @@ mod build;
 
 pub use build::Pending;
 
-use crate::balance::{Endpoint as EndpointState, EndpointSet};
-use crate::http::client::{UpstreamClients, UpstreamProtocol};
+use convoy_balance::{Endpoint as EndpointState, EndpointSet};
+use convoy_balance::client::{UpstreamClients, UpstreamProtocol};
 use convoy_config::{ProxyConfig, Service};
 use convoy_identity::Identity;
 use convoy_policy::circuit_breaker::limits::ServiceLimits;

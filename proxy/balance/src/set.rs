@@ -1,7 +1,7 @@
 //! The endpoints of one service, swapped atomically when discovery changes them.
 
-use super::dns::Discovery;
-use super::{Endpoint, InFlight};
+use crate::dns::Discovery;
+use crate::{Endpoint, InFlight};
 use arc_swap::ArcSwap;
 use convoy_config::OutlierDetection;
 use convoy_policy::circuit_breaker::outlier::{max_ejected, Admission, State as OutlierState};

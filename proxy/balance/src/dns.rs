@@ -5,7 +5,7 @@
 //! so an [`EndpointSet`] kept across configurations never has two refreshers writing to it,
 //! even for the moment before the previous snapshot's refresher is aborted.
 
-use super::EndpointSet;
+use crate::EndpointSet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};

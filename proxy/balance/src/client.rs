@@ -1,6 +1,6 @@
 //! Pooled upstream clients: HTTP/1.1, and HTTP/2 with prior knowledge (sidecar-to-sidecar, gRPC).
 
-use super::connector::{ConnectorTls, CountingConnector};
+use crate::connector::{ConnectorTls, CountingConnector};
 use convoy_proxy_core::{body, Body, BoxError, Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;

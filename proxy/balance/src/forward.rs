@@ -1,8 +1,8 @@
 //! The end of both request paths: choose an upstream, then send to it.
 
-use super::client::{SendError, UpstreamClients, UpstreamProtocol};
-use super::connector::ConnectionLimitReached;
-use crate::balance::InFlight;
+use crate::client::{SendError, UpstreamClients, UpstreamProtocol};
+use crate::connector::ConnectionLimitReached;
+use crate::InFlight;
 use convoy_config::ServiceName;
 use convoy_proxy_core::authority::retarget;
 use convoy_proxy_core::classify::{self, Failure};
