@@ -8,8 +8,8 @@ use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, 
 use crate::gateway::{self, tls::GatewayTls};
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
-use crate::snapshot::{content_version, Snapshot};
-use crate::{inbound, outbound, tcp};
+use convoy_stack::snapshot::{content_version, Snapshot};
+use convoy_stack::{inbound, outbound, tcp};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
 use convoy_identity::{Identity, TlsMetrics};

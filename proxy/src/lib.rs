@@ -8,8 +8,4 @@ pub mod app;
 pub mod cli;
 pub mod control;
 pub mod gateway;
-pub mod inbound;
-pub mod outbound;
 pub mod server;
-pub mod snapshot;
-pub mod tcp;

@@ -1,6 +1,6 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
-use crate::snapshot::Snapshot;
+use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};

@@ -4,7 +4,7 @@
 
 use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
-use crate::snapshot::{content_version, Snapshot};
+use convoy_stack::snapshot::{content_version, Snapshot};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Mesh, Protocol, ProxyConfig, Sidecar};
 use convoy_identity::{Identity, TrustBundle};

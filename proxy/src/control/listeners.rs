@@ -9,8 +9,8 @@
 
 use super::ApplyError;
 use crate::admin::BoundAddrs;
-use crate::snapshot::Snapshot;
-use crate::tcp;
+use convoy_stack::snapshot::Snapshot;
+use convoy_stack::tcp;
 use arc_swap::ArcSwap;
 use convoy_config::{Protocol, ProxyConfig};
 use convoy_runtime::Drain;

@@ -10,7 +10,7 @@
 //! refused, and pings every [`PING_INTERVAL`]. A snapshot is validated like a YAML file
 //! ([`convoy_config::decode_wire_mesh`]), combined with the sidecar's own settings
 //! ([`convoy_config::ProxyConfig::combine`]) and swapped in at once, keeping the state the
-//! change does not touch ([`crate::snapshot::Snapshot::next`]); the snapshot's `trust` (trust
+//! change does not touch ([`convoy_stack::snapshot::Snapshot::next`]); the snapshot's `trust` (trust
 //! domain and bundle) is put in force with it ([`convoy_identity::Identity::set_trust`]). When the stream breaks, the
 //! sidecar serves on and reconnects after a capped, jittered exponential [`Backoff`].
 //!
@@ -44,7 +44,7 @@ pub use token::{JoinToken, TokenError};
 
 use crate::admin::BoundAddrs;
 use crate::cli::ControlPlaneUrl;
-use crate::snapshot::Snapshot;
+use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
 use convoy_identity::Identity;

@@ -3,7 +3,7 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use crate::outbound::Target;
+use convoy_stack::outbound::Target;
 use convoy_identity::CLIENT_ID_HEADER;
 use convoy_policy::rate_limit::Caller;
 use convoy_policy::Call;
@@ -250,7 +250,7 @@ impl Step for Dispatch {
         let mut backend = None;
         if let Some(service) = &service {
             let (index, backend_name) =
-                crate::outbound::select(&service.config, request.uri().path(), request.headers());
+                convoy_stack::outbound::select(&service.config, request.uri().path(), request.headers());
             let chosen = snapshot
                 .service(backend_name.as_str())
                 .unwrap_or(service)

@@ -81,7 +81,7 @@ pub fn stack(
         .layer(StepLayer(layers::Edits))
         // The route's service, as the outbound direction calls it.
         .layer(StepLayer(layers::Dispatch))
-        .service(crate::outbound::calls(metrics));
+        .service(convoy_stack::outbound::calls(metrics));
     BoxCloneService::new(service)
 }
 

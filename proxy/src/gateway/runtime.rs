@@ -3,7 +3,7 @@
 
 use super::auth::GatewayAuth;
 use super::authn;
-use crate::snapshot::Snapshot;
+use convoy_stack::snapshot::Snapshot;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use convoy_config::{
     ConsumerKey, Gateway, GatewayPath, GatewayRoute, RateLimitKey, RateLimitRule, RouteSet,

@@ -2,7 +2,7 @@
 //! upstream on loopback.
 
 use super::*;
-use crate::snapshot::Snapshot;
+use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{
     parse_proxy_config, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayPath, GatewayRoute,

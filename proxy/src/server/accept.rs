@@ -10,7 +10,7 @@
 //!
 //! [`SpiffeClientVerifier`]: convoy_identity::SpiffeClientVerifier
 
-use crate::snapshot::Snapshot;
+use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::MtlsMode;
 use convoy_identity::{Direction, Identity, Peer, Reason};
