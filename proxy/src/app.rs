@@ -5,7 +5,7 @@ use crate::admin::{self, AdminState, BoundAddrs};
 use crate::cli::{Args, ControlPlaneUrl};
 use crate::control::CertificateClient;
 use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
-use crate::gateway::{self, tls::GatewayTls};
+use convoy_gateway::{self as gateway, tls::GatewayTls};
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
 use convoy_stack::snapshot::{content_version, Snapshot};
@@ -73,7 +73,7 @@ pub enum AppError {
         addr: SocketAddr,
         /// Why.
         #[source]
-        source: crate::gateway::tls::TlsFileError,
+        source: convoy_gateway::tls::TlsFileError,
     },
 }
 

@@ -7,5 +7,4 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod control;
-pub mod gateway;
 pub mod server;

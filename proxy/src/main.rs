@@ -68,7 +68,7 @@ fn hash_api_key() -> ExitCode {
             ExitCode::from(2)
         };
     }
-    match convoy_proxy::gateway::auth::hash_api_key_from(std::io::stdin().lock()) {
+    match convoy_gateway::auth::hash_api_key_from(std::io::stdin().lock()) {
         Ok(hex) => {
             println!("{hex}");
             ExitCode::SUCCESS

@@ -56,7 +56,7 @@ pub enum ConnectionAccept {
     /// The inbound listener: mutual TLS or plaintext, with the peer's identity.
     Inbound(InboundAccept),
     /// A gateway listener with TLS (a server certificate, no client certificate).
-    GatewayTls(crate::gateway::tls::GatewayTls),
+    GatewayTls(convoy_gateway::tls::GatewayTls),
 }
 
 impl From<InboundAccept> for ConnectionAccept {

@@ -1,4 +1,4 @@
-//! Gateway mode: the proxy at the edge of the mesh. Clients connect to the gateway's
+//! `convoy-gateway`: gateway mode, the proxy at the edge of the mesh. Clients connect to the gateway's
 //! listeners (plaintext or TLS); each request is matched to a route set (BFF) and a route,
 //! checked (CORS, body size, authentication, rate limit), rewritten, and sent to the route's
 //! mesh service through the outbound calls, so the service's resilience policies and mutual
