@@ -10,16 +10,16 @@
 #![allow(missing_docs)]
 
 use arc_swap::ArcSwap;
-use convoy_config::{CircuitBreaker, OutlierDetection, ProxyConfig, ServiceName};
-use convoy_policy::circuit_breaker::limits::ServiceLimits;
-use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
 use convoy_balance::{EndpointSet, Outlier};
-use convoy_stack::outbound::{matching_route, select, select_backend, ResolveLayer};
-use convoy_stack::snapshot::Snapshot;
+use convoy_config::{CircuitBreaker, OutlierDetection, ProxyConfig, ServiceName};
+use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
+use convoy_proxy_core::call::limits::ServiceLimits;
 use convoy_proxy_core::classify::Failure;
 use convoy_proxy_core::headers::strip_hop_by_hop;
 use convoy_proxy_core::layers::{ambiguous_framing, SanitizeLayer};
 use convoy_proxy_core::{body, path, Request, Response};
+use convoy_stack::outbound::{matching_route, select, select_backend, ResolveLayer};
+use convoy_stack::snapshot::Snapshot;
 use convoy_telemetry::metrics::Metrics;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;

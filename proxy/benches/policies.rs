@@ -4,10 +4,10 @@
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
 
+use convoy_balance::{EndpointSet, Outlier};
 use convoy_config::{OutlierDetection, RetryBudget};
 use convoy_policy::rate_limit::{RateLimitMetrics, RateLimits};
-use convoy_policy::retry::budget::Budget;
-use convoy_balance::{EndpointSet, Outlier};
+use convoy_proxy_core::call::budget::Budget;
 use convoy_proxy_core::classify;
 use convoy_telemetry::metrics::Metrics;
 use criterion::{criterion_group, criterion_main, Criterion};

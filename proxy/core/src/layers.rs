@@ -1,5 +1,6 @@
 //! Layers every request passes in both directions: errors to responses, header hygiene.
 
+use crate::context::RequestContext;
 use crate::error::ProxyError;
 use crate::headers::strip_hop_by_hop;
 use crate::path::PathRefused;
@@ -58,12 +59,6 @@ fn answer(result: Result<Response, ProxyError>) -> Result<Response, Infallible> 
         response
     }))
 }
-
-/// Request extension, set by the server as a request arrives: how many header fields the client
-/// sent, before any layer added its own (such as `traceparent`). The header count limit applies
-/// to this number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceivedHeaderCount(pub usize);
 
 /// Removes hop-by-hop headers both ways, removes any [`CLIENT_ID_HEADER`] a request arrives
 /// with (only the sidecar sets it, from a verified peer), refuses requests whose path could not
@@ -127,10 +122,9 @@ impl<S> Sanitize<S> {
     /// be normalized.
     fn check(&self, request: &Request) -> Result<(), ProxyError> {
         // What the client sent, not what earlier layers added.
-        let count = request
-            .extensions()
-            .get::<ReceivedHeaderCount>()
-            .map_or_else(|| request.headers().len(), |received| received.0);
+        let count = RequestContext::of(request)
+            .and_then(|context| context.received_headers)
+            .unwrap_or_else(|| request.headers().len());
         if count > self.max_headers {
             let max = self.max_headers;
             return Err(ProxyError::TooManyHeaders { count, max });
@@ -166,7 +160,7 @@ mod tests {
             );
         }
         if let Some(n) = received {
-            request.extensions_mut().insert(ReceivedHeaderCount(n));
+            RequestContext::of_mut(&mut request).received_headers = Some(n);
         }
         request
     }

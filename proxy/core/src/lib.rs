@@ -9,7 +9,9 @@
 pub mod admission;
 pub mod authority;
 pub mod body;
+pub mod call;
 pub mod classify;
+pub mod context;
 pub mod error;
 pub mod headers;
 pub mod layers;

@@ -7,8 +7,8 @@ use convoy_config::SpiffeId;
 /// client certificate, so an app can trust it.
 pub const CLIENT_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-convoy-client-id");
 
-/// Request extension on inbound requests: the peer of the connection the request came on.
-/// Absent on outbound requests (the caller is the local app).
+/// The peer of the connection an inbound request came on ([`crate::context::RequestContext::peer`];
+/// absent on outbound requests, whose caller is the local app).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     /// Mutual TLS with a certificate that chains to the mesh's trust anchors and names
@@ -37,7 +37,3 @@ impl std::fmt::Display for Peer {
         }
     }
 }
-
-/// Request extension: the address of the client connection the request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::SocketAddr);

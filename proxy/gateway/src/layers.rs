@@ -3,14 +3,14 @@
 
 use super::runtime::Selection;
 use super::step::{Before, Step};
-use convoy_stack::outbound::Target;
 use convoy_identity::CLIENT_ID_HEADER;
 use convoy_policy::rate_limit::Caller;
-use convoy_policy::Call;
+use convoy_proxy_core::call::Call;
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::path::with_path;
-use convoy_proxy_core::peer::ClientAddr;
 use convoy_proxy_core::{Request, Response};
+use convoy_stack::outbound::Target;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -152,7 +152,9 @@ impl Step for ConsumerLimit {
         };
         let caller = Caller {
             identity: None,
-            ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
+            ip: RequestContext::of(&request)
+                .and_then(|context| context.client_addr)
+                .map(|addr| addr.ip()),
         };
         match limiter.check(request.headers(), caller) {
             Ok(()) => Before::Continue(request, ()),
@@ -249,8 +251,11 @@ impl Step for Dispatch {
         let service = snapshot.service(name).cloned();
         let mut backend = None;
         if let Some(service) = &service {
-            let (index, backend_name) =
-                convoy_stack::outbound::select(&service.config, request.uri().path(), request.headers());
+            let (index, backend_name) = convoy_stack::outbound::select(
+                &service.config,
+                request.uri().path(),
+                request.headers(),
+            );
             let chosen = snapshot
                 .service(backend_name.as_str())
                 .unwrap_or(service)
@@ -259,7 +264,7 @@ impl Step for Dispatch {
                 .policy
                 .clone()
                 .unwrap_or_else(|| service.policy(index));
-            request.extensions_mut().insert(Call {
+            RequestContext::of_mut(&mut request).call = Some(Call {
                 policy,
                 limits: chosen.limits.clone(),
             });

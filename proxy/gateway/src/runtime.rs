@@ -3,15 +3,15 @@
 
 use super::auth::GatewayAuth;
 use super::authn;
-use convoy_stack::snapshot::Snapshot;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use convoy_config::{
     ConsumerKey, Gateway, GatewayPath, GatewayRoute, RateLimitKey, RateLimitRule, RouteSet,
     RouteSetMatch, ServiceName,
 };
 use convoy_policy::rate_limit::{RateLimitMetrics, RuleLimiter};
-use convoy_policy::CallPolicy;
 use convoy_proxy_core::authority;
+use convoy_proxy_core::call::CallPolicy;
+use convoy_stack::snapshot::Snapshot;
 use governor::clock::DefaultClock;
 use http::HeaderMap;
 use std::sync::{Arc, Mutex};
@@ -258,7 +258,7 @@ impl GatewayState {
                     timeout: route.timeout.or(service.timeouts.request),
                     budget: retry
                         .as_ref()
-                        .map(|r| convoy_policy::retry::budget::Budget::new(&r.budget)),
+                        .map(|r| convoy_proxy_core::call::budget::Budget::new(&r.budget)),
                     retry,
                 };
                 match old.and_then(|o| o.policy.as_ref()) {

@@ -2,13 +2,14 @@
 //! upstream on loopback.
 
 use super::*;
-use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{
     parse_proxy_config, ConsumerKey, ConsumerRateLimit, Cors, Gateway, GatewayPath, GatewayRoute,
     HeaderEdits, HeaderMatch, Rewrite, RouteSet, RouteSetMatch, ServiceName,
 };
 use convoy_proxy_core::body;
+use convoy_proxy_core::context::RequestContext;
+use convoy_stack::snapshot::Snapshot;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -199,11 +200,7 @@ async fn send(
             value.parse().unwrap(),
         );
     }
-    request
-        .extensions_mut()
-        .insert(convoy_proxy_core::peer::ClientAddr(
-            "10.0.0.1:5555".parse().unwrap(),
-        ));
+    RequestContext::of_mut(&mut request).client_addr = Some("10.0.0.1:5555".parse().unwrap());
     stack.clone().oneshot(request).await.unwrap()
 }
 

@@ -4,11 +4,8 @@
 //! and metrics alike. Errors become responses in one place too: `convoy_proxy_core::error`.
 
 pub mod authorization;
-pub mod call;
 pub mod circuit_breaker;
 pub mod fault;
 pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
-
-pub use call::{Call, CallPolicy};

@@ -1,9 +1,9 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
-use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};
+use convoy_stack::snapshot::Snapshot;
 use convoy_telemetry::metrics::Metrics;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;

@@ -4,10 +4,10 @@
 
 use super::listeners::{NewListeners, TcpServices};
 use super::{ControlMetrics, Handles};
-use convoy_stack::snapshot::{content_version, Snapshot};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Mesh, Protocol, ProxyConfig, Sidecar};
 use convoy_identity::{Identity, TrustBundle};
+use convoy_stack::snapshot::{content_version, Snapshot};
 use convoy_telemetry::metrics::Metrics;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

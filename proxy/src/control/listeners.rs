@@ -9,11 +9,11 @@
 
 use super::ApplyError;
 use crate::admin::BoundAddrs;
-use convoy_stack::snapshot::Snapshot;
-use convoy_stack::tcp;
 use arc_swap::ArcSwap;
 use convoy_config::{Protocol, ProxyConfig};
 use convoy_runtime::Drain;
+use convoy_stack::snapshot::Snapshot;
+use convoy_stack::tcp;
 use convoy_telemetry::metrics::Metrics;
 use std::collections::HashMap;
 use std::net::SocketAddr;

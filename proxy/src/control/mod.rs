@@ -44,11 +44,11 @@ pub use token::{JoinToken, TokenError};
 
 use crate::admin::BoundAddrs;
 use crate::cli::ControlPlaneUrl;
-use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
 use convoy_identity::Identity;
 use convoy_runtime::Drain;
+use convoy_stack::snapshot::Snapshot;
 use convoy_telemetry::metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

@@ -10,10 +10,10 @@
 //!
 //! [`SpiffeClientVerifier`]: convoy_identity::SpiffeClientVerifier
 
-use convoy_stack::snapshot::Snapshot;
 use arc_swap::ArcSwap;
 use convoy_config::MtlsMode;
 use convoy_identity::{Direction, Identity, Peer, Reason};
+use convoy_stack::snapshot::Snapshot;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

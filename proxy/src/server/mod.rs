@@ -7,8 +7,8 @@ pub mod activity;
 use accept::{Accepted, InboundAccept};
 use activity::{Activity, ActivityIo};
 use convoy_config::Limits;
-use convoy_proxy_core::layers::ReceivedHeaderCount;
-use convoy_proxy_core::peer::{ClientAddr, Peer};
+use convoy_proxy_core::context::RequestContext;
+use convoy_proxy_core::peer::Peer;
 use convoy_proxy_core::{body, Response};
 use convoy_runtime::Drain;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -142,12 +142,13 @@ async fn serve_connection<I>(
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let guard = activity.request_started();
             let mut request = request.map(body::boxed);
-            let received = ReceivedHeaderCount(request.headers().len());
-            request.extensions_mut().insert(received);
-            request.extensions_mut().insert(ClientAddr(peer));
-            if let Some(who) = &who {
-                request.extensions_mut().insert(who.clone());
-            }
+            let context = RequestContext {
+                client_addr: Some(peer),
+                peer: who.clone(),
+                received_headers: Some(request.headers().len()),
+                ..RequestContext::default()
+            };
+            request.extensions_mut().insert(context);
             let future = service
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -1,8 +1,8 @@
 //! Per-request metrics and the access log.
 
 use super::metrics::{Direction, RequestMetrics};
-use super::trace_context::TraceId;
 use convoy_proxy_core::classify::{self, Failure};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::convoy_error;
 use convoy_proxy_core::error::UpstreamEndpoint;
 use convoy_proxy_core::{Request, Response};
@@ -102,10 +102,9 @@ where
         // allocates nothing here.
         let logged = tracing::enabled!(target: "convoy::access", tracing::Level::INFO).then(|| {
             AccessFields {
-                trace_id: request
-                    .extensions()
-                    .get::<TraceId>()
-                    .map(|t| t.0.clone())
+                trace_id: RequestContext::of(&request)
+                    .and_then(|context| context.trace_id)
+                    .map(|t| t.as_str().to_owned())
                     .unwrap_or_default(),
                 method: request.method().clone(),
                 authority: convoy_proxy_core::authority::of_host_header_first(

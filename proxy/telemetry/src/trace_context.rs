@@ -1,14 +1,11 @@
 //! W3C trace context: `traceparent` is passed through when valid and created when missing.
 
+use convoy_proxy_core::context::{RequestContext, TraceId};
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
 
 /// The header name.
 pub const TRACEPARENT: &str = "traceparent";
-
-/// The trace id of a request (32 lowercase hex digits), for logs.
-#[derive(Debug, Clone)]
-pub struct TraceId(pub String);
 
 /// Ensures `headers` carries a valid `traceparent`, replacing a malformed one; returns the trace id.
 pub fn ensure(headers: &mut HeaderMap) -> TraceId {
@@ -17,7 +14,7 @@ pub fn ensure(headers: &mut HeaderMap) -> TraceId {
         .and_then(|v| v.to_str().ok())
         .and_then(parse)
     {
-        return TraceId(trace_id.to_owned());
+        return TraceId::from_hex(trace_id).expect("parse checked 32 lowercase hex digits");
     }
     let mut rng = rand::rng();
     let trace_id = rng.random::<u128>() | 1;
@@ -31,7 +28,7 @@ pub fn ensure(headers: &mut HeaderMap) -> TraceId {
         HeaderValue::from_bytes(&value).expect("hex is a valid header value"),
     );
     let trace_id = std::str::from_utf8(&value[3..35]).expect("hex is ASCII");
-    TraceId(trace_id.to_owned())
+    TraceId::from_hex(trace_id).expect("written as 32 lowercase hex digits")
 }
 
 /// Writes the low `out.len()` hex digits of `n` (lowercase, zero-padded) into `out`.
@@ -80,7 +77,7 @@ mod tests {
         let mut h = HeaderMap::new();
         let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         h.insert(TRACEPARENT, HeaderValue::from_static(value));
-        assert_eq!(ensure(&mut h).0, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ensure(&mut h).as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(h[TRACEPARENT], value);
     }
 
@@ -97,7 +94,7 @@ mod tests {
             }
             let id = ensure(&mut h);
             let value = h[TRACEPARENT].to_str().unwrap().to_owned();
-            assert_eq!(parse(&value), Some(id.0.as_str()));
+            assert_eq!(parse(&value), Some(id.as_str()));
             assert_eq!(value.len(), 55);
             assert!(
                 value.starts_with("00-") && value.ends_with("-01"),
@@ -147,7 +144,8 @@ mod tests {
     }
 }
 
-/// Ensures every request carries a `traceparent` and records its [`TraceId`] in the extensions.
+/// Ensures every request carries a `traceparent` and records its [`TraceId`] in the
+/// [`RequestContext`].
 #[derive(Debug, Clone)]
 pub struct TraceContext<S> {
     inner: S,
@@ -181,7 +179,7 @@ where
 
     fn call(&mut self, mut request: convoy_proxy_core::Request) -> S::Future {
         let trace_id = ensure(request.headers_mut());
-        request.extensions_mut().insert(trace_id);
+        RequestContext::of_mut(&mut request).trace_id = Some(trace_id);
         self.inner.call(request)
     }
 }

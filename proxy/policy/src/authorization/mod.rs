@@ -20,10 +20,10 @@ pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
 
 use convoy_config::ProxyConfig;
 use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::peer::Peer;
 use convoy_proxy_core::Request;
-use std::sync::Arc;
 
 /// What the policy of the sidecar's own service says of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +91,15 @@ static UNAUTHENTICATED_PEER: Peer = Peer::Unauthenticated;
 
 impl Admission for AuthorizationCheck {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
-        // Only requests built outside a listener lack a snapshot; there is no policy to apply.
-        let Some(snapshot) = request.extensions().get::<Arc<ProxyConfig>>() else {
+        // Only requests built outside a listener lack a configuration; there is no policy to
+        // apply.
+        let Some(context) = RequestContext::of(request) else {
             return Ok(());
         };
-        let config: &ProxyConfig = snapshot;
-        let caller = request
-            .extensions()
-            .get::<Peer>()
-            .unwrap_or(&UNAUTHENTICATED_PEER);
+        let Some(config) = context.config.as_deref() else {
+            return Ok(());
+        };
+        let caller = context.peer.as_ref().unwrap_or(&UNAUTHENTICATED_PEER);
         let path = request.uri().path();
         match decide(config, caller, request.method(), path) {
             Decision::NoPolicy => Ok(()),
@@ -128,6 +128,7 @@ mod tests {
     use convoy_proxy_core::Response;
     use http::Method;
     use std::path::Path;
+    use std::sync::Arc;
     use std::sync::Mutex;
     use tower::{Layer, ServiceExt};
 
@@ -193,10 +194,9 @@ mod tests {
             let mut request = http::Request::new(body::empty());
             *request.method_mut() = method;
             *request.uri_mut() = path.parse().unwrap();
-            request.extensions_mut().insert(self.snapshot.clone());
-            if let Some(peer) = peer {
-                request.extensions_mut().insert(peer);
-            }
+            let context = RequestContext::of_mut(&mut request);
+            context.config = Some(self.snapshot.clone());
+            context.peer = peer;
             self.service.clone().oneshot(request).await.map(drop)
         }
 

@@ -11,13 +11,13 @@ mod metrics;
 pub use metrics::FaultMetrics;
 
 use convoy_config::{Fault, ProxyConfig};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::route::matching_route;
 use convoy_proxy_core::{Request, Response};
 use futures_util::future::{ready, BoxFuture, Either, FutureExt};
 use http::{HeaderMap, StatusCode};
 use rand::Rng;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -116,19 +116,17 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let injection = match request.extensions().get::<Arc<ProxyConfig>>() {
+        let config = RequestContext::of(&request).and_then(|context| context.config.as_deref());
+        let injection = match config {
             None => Injection::default(),
-            Some(snapshot) => {
-                let config: &ProxyConfig = snapshot;
-                match fault_for(config, request.uri().path(), request.headers()) {
-                    None => Injection::default(),
-                    Some(fault) => {
-                        let injection = Injection::decide(fault, &mut rand::rng());
-                        self.count(config.sidecar.service.as_str(), &injection);
-                        injection
-                    }
+            Some(config) => match fault_for(config, request.uri().path(), request.headers()) {
+                None => Injection::default(),
+                Some(fault) => {
+                    let injection = Injection::decide(fault, &mut rand::rng());
+                    self.count(config.sidecar.service.as_str(), &injection);
+                    injection
                 }
-            }
+            },
         };
         // `map`/`then` rather than async blocks: rustc cannot yet prove such blocks `Send` here.
         match injection {
@@ -184,6 +182,7 @@ mod tests {
     use rand::SeedableRng;
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use tokio::time::Instant;
     use tower::{Layer, Service, ServiceExt};
 
@@ -256,7 +255,7 @@ mod tests {
 
     fn request(snapshot: &Arc<ProxyConfig>, path: &str) -> Request {
         let mut request = http::Request::get(path).body(body::empty()).unwrap();
-        request.extensions_mut().insert(snapshot.clone());
+        RequestContext::of_mut(&mut request).config = Some(snapshot.clone());
         request
     }
 

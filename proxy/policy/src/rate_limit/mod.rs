@@ -21,10 +21,9 @@ pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
-use convoy_config::ProxyConfig;
 use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
-use convoy_proxy_core::peer::ClientAddr;
 use convoy_proxy_core::peer::Peer;
 use convoy_proxy_core::Request;
 use std::sync::Arc;
@@ -64,16 +63,20 @@ impl<S> tower::Layer<S> for RateLimitLayer {
 
 impl Admission for RateLimitCheck {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
-        // Only requests built outside a listener lack a snapshot; there are no rules to apply.
-        let Some(snapshot) = request.extensions().get::<Arc<ProxyConfig>>() else {
+        // Only requests built outside a listener lack a configuration; there are no rules to
+        // apply.
+        let Some(context) = RequestContext::of(request) else {
+            return Ok(());
+        };
+        let Some(config) = &context.config else {
             return Ok(());
         };
         let caller = Caller {
-            identity: request.extensions().get::<Peer>().and_then(Peer::identity),
-            ip: request.extensions().get::<ClientAddr>().map(|c| c.0.ip()),
+            identity: context.peer.as_ref().and_then(Peer::identity),
+            ip: context.client_addr.map(|addr| addr.ip()),
         };
         self.limits
-            .check_caller_for(snapshot, request.uri().path(), request.headers(), caller)
+            .check_caller_for(config, request.uri().path(), request.headers(), caller)
             .map_err(ProxyError::RateLimited)
     }
 }
@@ -106,7 +109,7 @@ mod tests {
         let mut refused = Vec::new();
         for _ in 0..5 {
             let mut request = http::Request::new(body::empty());
-            request.extensions_mut().insert(snapshot.clone());
+            RequestContext::of_mut(&mut request).config = Some(snapshot.clone());
             if let Err(error) = service.clone().oneshot(request).await {
                 refused.push(error);
             }
@@ -135,12 +138,10 @@ mod tests {
         let service = RateLimitLayer::new(limits).layer(app);
         let send = |who: &str, header: &str| {
             let mut request = http::Request::new(body::empty());
-            request.extensions_mut().insert(snapshot.clone());
+            RequestContext::of_mut(&mut request).config = Some(snapshot.clone());
             let id =
                 convoy_config::SpiffeId::parse(&format!("spiffe://convoy.local/service/{who}"));
-            request
-                .extensions_mut()
-                .insert(Peer::Authenticated(id.unwrap()));
+            RequestContext::of_mut(&mut request).peer = Some(Peer::Authenticated(id.unwrap()));
             request
                 .headers_mut()
                 .insert("x-caller", header.parse().unwrap());

@@ -3,9 +3,10 @@
 
 use super::decide::{backoff, covers, is_idempotent, retry_after};
 use super::replay::Replay;
-use crate::Call;
 use convoy_config::RetryPolicy;
+use convoy_proxy_core::call::Call;
 use convoy_proxy_core::classify::{self, Failure};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{Request, Response};
 use convoy_telemetry::policy_metrics::PolicyMetrics;
@@ -71,10 +72,9 @@ impl tower::Service<Request> for Retry {
         request
             .headers_mut()
             .insert(X_CONVOY_ATTEMPT, HeaderValue::from_static("1"));
-        let decision = request
-            .extensions()
-            .get::<Call>()
-            .filter(|d| d.policy.retry.is_some())
+        let decision = RequestContext::of(&request)
+            .and_then(|context| context.call.as_ref())
+            .filter(|call| call.policy.retry.is_some())
             .cloned();
         let Some(decision) = decision else {
             return Either::Left(self.inner.call(request));

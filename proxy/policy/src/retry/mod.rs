@@ -2,7 +2,6 @@
 //! honoured up to a cap, request bodies replayed up to 64 KiB, non-idempotent requests retried
 //! only when they provably never reached the app (or the route opts in).
 
-pub mod budget;
 pub mod decide;
 mod layer;
 mod peek;

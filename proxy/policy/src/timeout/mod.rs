@@ -2,7 +2,7 @@
 //! and the per-try timeout (inside retries: a timed-out attempt may be retried). Both end when
 //! the response head arrives; a streaming body is not cut.
 
-use crate::Call;
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{Request, Response};
 use convoy_telemetry::policy_metrics::PolicyMetrics;
@@ -76,7 +76,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let limit = request.extensions().get::<Call>().and_then(|d| {
+        let call = RequestContext::of(&request).and_then(|context| context.call.as_ref());
+        let limit = call.and_then(|d| {
             let after = match self.kind {
                 Kind::Request => d.policy.timeout,
                 Kind::PerTry => d.policy.retry.as_ref().and_then(|r| r.per_try_timeout),

@@ -1,6 +1,7 @@
 //! Telling the local app who called: `x-convoy-client-id` from the connection's proven peer.
 
 use convoy_identity::{Peer, CLIENT_ID_HEADER};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::Request;
 use http::HeaderValue;
 
@@ -8,9 +9,8 @@ use http::HeaderValue;
 /// after [`convoy_proxy_core::layers::Sanitize`], which removed any such header the request came
 /// with, so the app only ever sees the identity the sidecar verified (or none).
 pub fn set_client_id(mut request: Request) -> Request {
-    let value = request
-        .extensions()
-        .get::<Peer>()
+    let value = RequestContext::of(&request)
+        .and_then(|context| context.peer.as_ref())
         .and_then(Peer::identity)
         // A SPIFFE ID is printable ASCII by construction.
         .and_then(|id| HeaderValue::from_str(id.as_str()).ok());
@@ -29,7 +29,7 @@ mod tests {
     fn with_peer(peer: Option<Peer>) -> Request {
         let mut request = http::Request::new(body::empty());
         if let Some(peer) = peer {
-            request.extensions_mut().insert(peer);
+            RequestContext::of_mut(&mut request).peer = Some(peer);
         }
         set_client_id(request)
     }

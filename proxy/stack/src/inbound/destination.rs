@@ -1,8 +1,8 @@
 //! Choosing the inbound upstream: always the local app of the request's snapshot.
 
+use crate::snapshot::Snapshot;
 use convoy_balance::client::UpstreamProtocol;
 use convoy_balance::forward::{Destination, Upstream};
-use crate::snapshot::Snapshot;
 use convoy_config::AppProtocol;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{authority, Request};

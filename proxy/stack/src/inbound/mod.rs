@@ -8,13 +8,14 @@ mod destination;
 pub use client_id::set_client_id;
 pub use destination::LocalApp;
 
-use convoy_balance::forward::Forward;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
+use convoy_balance::forward::Forward;
 use convoy_config::Limits;
 use convoy_policy::authorization::{AuthorizationLayer, AuthorizationMetrics};
 use convoy_policy::fault::{FaultLayer, FaultMetrics};
 use convoy_policy::rate_limit::{RateLimitLayer, RateLimitMetrics, RateLimits};
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{path, Request};
 use convoy_telemetry::metrics::{Direction, Metrics};
@@ -48,7 +49,7 @@ pub fn stack(
                 .insert(current.inbound_metrics.clone());
             // The inbound policies read the configuration; the app's clients come from the
             // snapshot.
-            request.extensions_mut().insert(current.config.clone());
+            RequestContext::of_mut(&mut request).config = Some(current.config.clone());
             request.extensions_mut().insert(current);
             request
         })

@@ -4,6 +4,7 @@ use super::*;
 use convoy_config::{parse_proxy_config, SpiffeId};
 use convoy_identity::{Peer, CLIENT_ID_HEADER};
 use convoy_proxy_core::body;
+use convoy_proxy_core::context::RequestContext;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use tower::ServiceExt;
@@ -60,7 +61,7 @@ async fn send(
         CLIENT_ID_HEADER,
         "spiffe://convoy.local/service/admin".parse().unwrap(),
     );
-    request.extensions_mut().insert(peer);
+    RequestContext::of_mut(&mut request).peer = Some(peer);
     stack.oneshot(request).await.unwrap()
 }
 

@@ -1,8 +1,8 @@
 //! Choosing an outbound upstream: the target service, its route's backend, then an endpoint.
 
 use super::Target;
-use convoy_balance::Unavailable;
 use convoy_balance::forward::{Destination, Upstream};
+use convoy_balance::Unavailable;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{authority, Request};
 

@@ -7,9 +7,9 @@ pub use convoy_proxy_core::route::{matching_route, select, select_backend};
 pub use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
 
-use convoy_balance::forward::Forward;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
+use convoy_balance::forward::Forward;
 use convoy_config::Limits;
 use convoy_policy::circuit_breaker::limits::LimitsLayer;
 use convoy_policy::retry::RetryLayer;

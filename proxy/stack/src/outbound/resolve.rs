@@ -3,7 +3,8 @@
 
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use arc_swap::ArcSwap;
-use convoy_policy::Call;
+use convoy_proxy_core::call::Call;
+use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::{authority, Request};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -84,7 +85,7 @@ impl<S: tower::Service<Request>> tower::Service<Request> for Resolve<S> {
                 .service(backend_name.as_str())
                 .unwrap_or(service)
                 .clone();
-            request.extensions_mut().insert(Call {
+            RequestContext::of_mut(&mut request).call = Some(Call {
                 policy: service.policy(route),
                 limits: chosen.limits.clone(),
             });

@@ -2,14 +2,14 @@
 //! (the rules are in the [parent module's documentation](super)).
 
 use super::{ServiceRuntime, Snapshot, UNKNOWN_SERVICE_LABEL};
-use convoy_balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
+use arc_swap::ArcSwap;
 use convoy_balance::client::{UpstreamClients, UpstreamProtocol};
 use convoy_balance::connector::ConnectorTls;
-use arc_swap::ArcSwap;
+use convoy_balance::{spawn_refresh, Endpoint as EndpointState, EndpointSet, Outlier};
 use convoy_config::{Endpoint, Limits, Protocol, ProxyConfig, Route, Service};
 use convoy_identity::Identity;
-use convoy_policy::circuit_breaker::limits::ServiceLimits;
-use convoy_policy::CallPolicy;
+use convoy_proxy_core::call::limits::ServiceLimits;
+use convoy_proxy_core::call::CallPolicy;
 use convoy_telemetry::metrics::{Direction, Metrics};
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -25,12 +25,12 @@ mod build;
 
 pub use build::Pending;
 
-use convoy_balance::{Endpoint as EndpointState, EndpointSet};
 use convoy_balance::client::{UpstreamClients, UpstreamProtocol};
+use convoy_balance::{Endpoint as EndpointState, EndpointSet};
 use convoy_config::{ProxyConfig, Service};
 use convoy_identity::Identity;
-use convoy_policy::circuit_breaker::limits::ServiceLimits;
-use convoy_policy::CallPolicy;
+use convoy_proxy_core::call::limits::ServiceLimits;
+use convoy_proxy_core::call::CallPolicy;
 use convoy_telemetry::metrics::{Metrics, RequestMetrics};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,9 +1,14 @@
 //! What routing decided for one outbound call, as the outbound policies read it: the policies of
-//! the route it matched, and the request limits of the backend service it goes to.
+//! the route it matched, and the request limits of the backend service it goes to. The state
+//! these carry (the route's retry budget, the backend's request slots) lives here with them;
+//! the layers that act on it live in `convoy-policy`.
 
-use crate::circuit_breaker::limits::ServiceLimits;
-use crate::retry::budget::Budget;
+pub mod budget;
+pub mod limits;
+
+use budget::Budget;
 use convoy_config::{RetryPolicy, Route, Service, ServiceName};
+use limits::ServiceLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
