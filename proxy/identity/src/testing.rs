@@ -14,6 +14,12 @@ pub struct TestCa {
     cert: rcgen::Certificate,
 }
 
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestCa {
     /// A new self-signed CA (ECDSA P-256).
     pub fn new() -> Self {
