@@ -5,7 +5,7 @@ use crate::http::{self, Response};
 use crate::hub::Hub;
 use crate::server::Request;
 use ::http::StatusCode;
-use convoy_config::wire::{CertificateRequest, CertificateResponse};
+use convoy_protocol::{CertificateRequest, CertificateResponse};
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
 

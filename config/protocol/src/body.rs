@@ -160,4 +160,13 @@ mod tests {
         }
         assert_eq!(got, ["a\n", "b\n"]);
     }
+
+    #[tokio::test]
+    async fn the_channel_body_ends_with_its_senders() {
+        let (tx, rx) = mpsc::channel(2);
+        tx.send(Bytes::from_static(b"a\n")).await.unwrap();
+        drop(tx);
+        let collected = ChannelBody::new(rx).collect().await.unwrap().to_bytes();
+        assert_eq!(collected, "a\n");
+    }
 }

@@ -1,4 +1,4 @@
-//! The control-plane client (control-plane/PROTOCOL.md): one long-lived HTTP/2 stream over TLS,
+//! The control-plane client (control-plane/PROTOCOL.md, messages and framing in `convoy-protocol`): one long-lived HTTP/2 stream over TLS,
 //! `POST /v1/stream` with `authorization: Bearer <join token>`, newline-delimited JSON both ways.
 //!
 //! The control plane's certificate is verified against the `--control-plane-ca` anchors and the
@@ -19,22 +19,15 @@
 
 mod apply;
 mod backoff;
-mod body;
 mod client;
-mod lines;
 mod listeners;
-mod messages;
 mod metrics;
 mod tls;
 mod token;
 
 pub use apply::ApplyError;
 pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
-pub use client::{
-    sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH,
-};
-pub use lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
-pub use messages::{Incoming, MessageError, Outgoing};
+pub use client::{sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT};
 pub use metrics::ControlMetrics;
 pub use tls::{ConnectError, ControlCaError, ControlTls};
 pub use token::{JoinToken, TokenError};
@@ -47,6 +40,7 @@ use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::Metrics;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
+use convoy_protocol::Hello;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -97,7 +91,7 @@ pub struct Handles {
 /// (which closes the stream).
 pub fn spawn(control: ControlPlane, handles: Handles) -> JoinHandle<()> {
     let metrics = ControlMetrics::new(handles.metrics.registry());
-    let hello = Outgoing::Hello {
+    let hello = Hello {
         id: control.id.clone(),
         service: control.sidecar.service.to_string(),
         address: control.advertise.clone(),
