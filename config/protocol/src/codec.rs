@@ -47,6 +47,25 @@ impl LineCodec {
         self.max
     }
 
+    /// The next line that is not blank; at the end of the stream (`eof`), the rest counts as one.
+    fn next_line(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, LineError> {
+        loop {
+            let line = if eof {
+                self.lines.decode_eof(buf)
+            } else {
+                self.lines.decode(buf)
+            };
+            match line.map_err(|_| LineError::TooLong(self.max))? {
+                Some(line) => {
+                    if let Some(line) = Self::trimmed(line) {
+                        return Ok(Some(line));
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// `line` without its `\r`, or `None` if it is blank.
     fn trimmed(line: Bytes) -> Option<Bytes> {
         let line = match line.strip_suffix(b"\r") {
@@ -62,29 +81,11 @@ impl Decoder for LineCodec {
     type Error = LineError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, LineError> {
-        loop {
-            match self.lines.decode(buf) {
-                Ok(Some(line)) => match Self::trimmed(line) {
-                    Some(line) => return Ok(Some(line)),
-                    None => continue,
-                },
-                Ok(None) => return Ok(None),
-                Err(_) => return Err(LineError::TooLong(self.max)),
-            }
-        }
+        self.next_line(buf, false)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, LineError> {
-        loop {
-            match self.lines.decode_eof(buf) {
-                Ok(Some(line)) => match Self::trimmed(line) {
-                    Some(line) => return Ok(Some(line)),
-                    None => continue,
-                },
-                Ok(None) => return Ok(None),
-                Err(_) => return Err(LineError::TooLong(self.max)),
-            }
-        }
+        self.next_line(buf, true)
     }
 }
 
