@@ -198,6 +198,8 @@ impl Client {
         self.metrics.connected.set(1);
         tracing::info!(url = %self.url, "connected to the control plane");
         let mut body = response.into_body();
+        // The codec is driven frame by frame (not `convoy_protocol::BodyLines`): any frame, even
+        // part of a long snapshot line, is a sign of life that resets `silence`.
         let mut lines = LineCodec::new(MAX_CONTROL_PLANE_LINE);
         let mut buffer = BytesMut::new();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
