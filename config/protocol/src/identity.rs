@@ -2,9 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `POST` here with a [`CertificateRequest`] (JSON, at most 64 KiB, and `authorization: Bearer
-/// <join token>`) to get a [`CertificateResponse`].
+/// `POST` here with a [`CertificateRequest`] (JSON, at most [`MAX_CERTIFICATE_REQUEST`], and
+/// `authorization: Bearer <join token>`) to get a [`CertificateResponse`].
 pub const CERTIFICATE_PATH: &str = "/v1/certificate";
+
+/// The largest certificate request the control plane reads, in bytes (64 KiB).
+pub const MAX_CERTIFICATE_REQUEST: usize = 64 * 1024;
 
 /// A sidecar asks for a certificate for its service's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

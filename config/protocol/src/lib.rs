@@ -25,7 +25,9 @@ pub use codec::{LineCodec, LineError};
 pub use control::{snapshot_line, ControlMessage, MessageError, PONG_LINE};
 pub use convoy_config::wire::Trust;
 pub use hello::{parse_hello, HelloError, MAX_ID_LEN};
-pub use identity::{CertificateRequest, CertificateResponse, CERTIFICATE_PATH};
+pub use identity::{
+    CertificateRequest, CertificateResponse, CERTIFICATE_PATH, MAX_CERTIFICATE_REQUEST,
+};
 pub use sidecar::{Hello, SidecarMessage};
 
 /// The path of the stream (`POST`, HTTP/2, `authorization: Bearer <join token>`).

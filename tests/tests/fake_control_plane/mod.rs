@@ -14,7 +14,7 @@ pub(crate) mod pki;
 use bytes::Bytes;
 use convoy_protocol::{
     snapshot_line, BodyLines, CertificateRequest, CertificateResponse, Trust, CERTIFICATE_PATH,
-    MAX_SIDECAR_LINE, PONG_LINE, STREAM_PATH,
+    MAX_CERTIFICATE_REQUEST, MAX_SIDECAR_LINE, PONG_LINE, STREAM_PATH,
 };
 use convoy_tests::{within, ProxyBuilder};
 use http_body_util::{BodyExt, Full, Limited};
@@ -329,7 +329,10 @@ async fn certificate(
     state: Arc<Mutex<State>>,
     request: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
-    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_CERTIFICATE_REQUEST)
+        .collect()
+        .await
+    {
         Ok(body) => body.to_bytes(),
         Err(e) => return refusal(400, &format!("bad body: {e}")),
     };
