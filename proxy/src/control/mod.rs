@@ -1,5 +1,6 @@
-//! The control-plane client (control-plane/PROTOCOL.md, messages and framing in `convoy-protocol`): one long-lived HTTP/2 stream over TLS,
-//! `POST /v1/stream` with `authorization: Bearer <join token>`, newline-delimited JSON both ways.
+//! The control-plane client (control-plane/PROTOCOL.md; messages and framing from
+//! `convoy-protocol`): one long-lived HTTP/2 stream over TLS, `POST /v1/stream` with
+//! `authorization: Bearer <join token>`, newline-delimited JSON both ways.
 //!
 //! The control plane's certificate is verified against the `--control-plane-ca` anchors and the
 //! latest trust bundle it pushed, with the usual host name check ([`ControlTls`]). The join
