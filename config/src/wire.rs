@@ -1,36 +1,8 @@
-//! Messages of the control plane's identity API (control-plane/PROTOCOL.md), shared by the
-//! control plane and the sidecar so both sides read and write the same shapes.
+//! The part of a snapshot's wire form that is not the mesh: what a sidecar trusts. The mesh's
+//! own wire form is [`crate::decode_wire_mesh`]'s input; the messages that carry both, and the
+//! identity API's, are `convoy-protocol`'s.
 
 use serde::{Deserialize, Serialize};
-
-/// `POST` here with a [`CertificateRequest`] (and `authorization: Bearer <join token>`) to get a
-/// [`CertificateResponse`].
-pub const CERTIFICATE_PATH: &str = "/v1/certificate";
-
-/// A sidecar asks for a certificate for its service's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificateRequest {
-    /// The sidecar's id (as in its `hello`), so status can show its certificate.
-    pub id: String,
-    /// The service whose identity it asks for; the join token must allow it.
-    pub service: String,
-    /// A PKCS#10 CSR in PEM, signed by the sidecar's key, for
-    /// `spiffe://<trust domain>/service/<service>`.
-    pub csr: String,
-}
-
-/// The control plane's answer to a [`CertificateRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificateResponse {
-    /// The issued certificate chain in PEM, leaf first.
-    pub certificate: String,
-    /// The trust anchors to verify peers with, in PEM.
-    pub trust_bundle: String,
-    /// The mesh's trust domain.
-    pub trust_domain: String,
-}
 
 /// What a sidecar trusts, sent with every snapshot (`"trust"`): a change of the bundle (a CA
 /// rotation) is a new version like any other.

@@ -12,8 +12,10 @@
 #![allow(missing_docs)]
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use convoy_protocol::{
+    BodyLines, ControlMessage, Hello, SidecarMessage, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH,
+};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -228,16 +229,18 @@ async fn watch(
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
-    let body = StreamBody::new(tokio_stream_from(rx));
-    let hello = format!(
-        "{{\"type\":\"hello\",\"id\":\"bench-{index}\",\"service\":\"bench-{}\",\"address\":\"127.0.0.1:{}\",\"proxy_version\":\"bench\"}}\n",
-        index % 50,
-        10000 + index
-    );
-    tx.send(Ok(Frame::data(Bytes::from(hello)))).await?;
-    let request = http::Request::post(format!("https://{}/v1/stream", cp.addr))
-        .header("content-type", "application/x-ndjson")
+    let (tx, body) = convoy_protocol::channel(16);
+    let hello = SidecarMessage::Hello(Hello {
+        id: format!("bench-{index}"),
+        service: format!("bench-{}", index % 50),
+        address: format!("127.0.0.1:{}", 10000 + index),
+        proxy_version: "bench".into(),
+        serving: false,
+        gateway: false,
+    });
+    tx.send(hello.to_line()).await?;
+    let request = http::Request::post(format!("https://{}{STREAM_PATH}", cp.addr))
+        .header("content-type", NDJSON)
         .header("authorization", format!("Bearer {}", cp.token))
         .body(body)?;
     let response = sender.send_request(request).await?;
@@ -247,50 +250,27 @@ async fn watch(
         let mut every = tokio::time::interval(Duration::from_secs(5));
         loop {
             every.tick().await;
-            if pinger
-                .send(Ok(Frame::data(Bytes::from_static(
-                    b"{\"type\":\"ping\"}\n",
-                ))))
-                .await
-                .is_err()
-            {
+            if pinger.send(SidecarMessage::Ping.to_line()).await.is_err() {
                 return;
             }
         }
     });
-    let mut body = response.into_body();
-    let mut buffer: Vec<u8> = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame?;
-        let Ok(data) = frame.into_data() else {
+    let mut lines = BodyLines::new(response.into_body(), MAX_CONTROL_PLANE_LINE);
+    while let Some(line) = lines.next_line().await? {
+        let now = Instant::now();
+        let Some(version) = snapshot_version(&line) else {
             continue;
         };
-        let now = Instant::now();
-        buffer.extend_from_slice(&data);
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let Some(version) = snapshot_version(&line) else {
-                continue;
-            };
-            if decode {
-                let message: serde_json::Value = serde_json::from_slice(&line)?;
-                convoy_config::decode_wire_mesh(&serde_json::to_vec(&message["mesh"])?)?;
+        if decode {
+            if let ControlMessage::Snapshot { mesh, .. } = ControlMessage::parse(&line)? {
+                convoy_config::decode_wire_mesh(&mesh)?;
             }
-            state.received_at.lock().unwrap().push((version, now));
-            tx.send(Ok(Frame::data(Bytes::from(format!(
-                "{{\"type\":\"ack\",\"version\":{version}}}\n"
-            )))))
-            .await?;
-            state.acked.fetch_max(version, Ordering::AcqRel);
         }
+        state.received_at.lock().unwrap().push((version, now));
+        tx.send(SidecarMessage::Ack { version }.to_line()).await?;
+        state.acked.fetch_max(version, Ordering::AcqRel);
     }
     Ok(())
-}
-
-fn tokio_stream_from(
-    mut rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
-) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, BoxError>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 async fn status(cp: &Target) -> serde_json::Value {

@@ -31,8 +31,8 @@ pub async fn handle(api: Api, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (&method, path.as_str()) {
-        (&Method::POST, "/v1/stream") => stream(&api, request).await,
-        (&Method::POST, convoy_config::wire::CERTIFICATE_PATH) => {
+        (&Method::POST, convoy_protocol::STREAM_PATH) => stream(&api, request).await,
+        (&Method::POST, convoy_protocol::CERTIFICATE_PATH) => {
             certificate::handle(api.ca.clone(), &api.hub, request).await
         }
         (&Method::GET | &Method::HEAD, "/v1/status") => {
@@ -42,7 +42,7 @@ pub async fn handle(api: Api, request: Request) -> Response {
             http::json(StatusCode::OK, &api.hub.history())
         }
         (&Method::POST, "/v1/rollback") => rollback(&api.hub, request).await,
-        (_, "/v1/stream" | "/v1/rollback" | convoy_config::wire::CERTIFICATE_PATH) => {
+        (_, convoy_protocol::STREAM_PATH | "/v1/rollback" | convoy_protocol::CERTIFICATE_PATH) => {
             http::error(StatusCode::METHOD_NOT_ALLOWED, "only POST")
         }
         (_, "/v1/status" | "/v1/history") => {
@@ -69,7 +69,7 @@ async fn stream(api: &Api, request: Request) -> Response {
         return http::error(StatusCode::UNAUTHORIZED, &error.to_string());
     };
     let tokens = api.ca.tokens().clone();
-    let admit = move |hello: &crate::protocol::Hello| {
+    let admit = move |hello: &convoy_protocol::Hello| {
         let service = convoy_config::ServiceName::new(&hello.service)
             .map_err(|_| TokenError::Refused(hello.service.clone()))?;
         tokens.check(&service, Some(&token))

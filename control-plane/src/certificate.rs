@@ -5,12 +5,9 @@ use crate::http::{self, Response};
 use crate::hub::Hub;
 use crate::server::Request;
 use ::http::StatusCode;
-use convoy_config::wire::{CertificateRequest, CertificateResponse};
+use convoy_protocol::{CertificateRequest, CertificateResponse, MAX_CERTIFICATE_REQUEST};
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
-
-/// The largest certificate request read.
-pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
 /// Answers one certificate request.
 pub async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
@@ -18,7 +15,7 @@ pub async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
         // Refused before the body is even read.
         return refuse(hub, &IssueError::Token(TokenError::Missing));
     };
-    let body = match Limited::new(request.into_body(), MAX_REQUEST_BODY)
+    let body = match Limited::new(request.into_body(), MAX_CERTIFICATE_REQUEST)
         .collect()
         .await
     {
@@ -26,7 +23,7 @@ pub async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
         Err(error) => {
             let error = IssueError::BadRequest(format!(
                 "cannot read the request (at most {} KiB): {error}",
-                MAX_REQUEST_BODY / 1024
+                MAX_CERTIFICATE_REQUEST / 1024
             ));
             return refuse(hub, &error);
         }

@@ -1,14 +1,10 @@
-//! HTTP plumbing shared by both listeners: the body type, small responses, and the channel
-//! body that carries a sidecar's stream.
+//! HTTP plumbing shared by both listeners: the body type and small responses.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::sync::mpsc;
 
 /// Any error a body may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -62,45 +58,9 @@ pub fn error(status: StatusCode, reason: &str) -> Response {
     response
 }
 
-/// A response body fed by a channel: it ends when every sender is dropped.
-#[derive(Debug)]
-pub struct ChannelBody {
-    receiver: mpsc::Receiver<Bytes>,
-}
-
-impl ChannelBody {
-    /// A body sending what arrives on `receiver`.
-    pub fn new(receiver: mpsc::Receiver<Bytes>) -> Self {
-        ChannelBody { receiver }
-    }
-}
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(http_body::Frame::data(bytes))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn the_channel_body_ends_with_its_senders() {
-        let (tx, rx) = mpsc::channel(2);
-        tx.send(Bytes::from_static(b"a\n")).await.unwrap();
-        drop(tx);
-        let collected = ChannelBody::new(rx).collect().await.unwrap().to_bytes();
-        assert_eq!(collected, "a\n");
-    }
 
     #[test]
     fn errors_carry_the_reason_in_a_header() {

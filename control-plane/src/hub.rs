@@ -13,13 +13,12 @@
 
 use crate::history::{History, Kind, LookupError};
 use crate::metrics::Metrics;
-use crate::protocol::{snapshot_line, Hello};
 use crate::registry::{Registry, Session};
 use crate::summary::{self, ConfigDiff, Endpoints};
 use crate::views::{EventView, HistoryView, RejectedView, SidecarView, StatusView};
 use bytes::Bytes;
-use convoy_config::wire::Trust;
 use convoy_config::{ConfigError, MeshSource};
+use convoy_protocol::{snapshot_line, Hello, Trust};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{watch, Notify};

@@ -21,8 +21,6 @@ pub mod history;
 pub mod http;
 pub mod hub;
 pub mod metrics;
-pub mod ndjson;
-pub mod protocol;
 pub mod registry;
 pub mod server;
 pub mod session;

@@ -5,8 +5,8 @@
 //! stream's end changes nothing. A disconnected sidecar keeps its endpoint until
 //! [`Registry::expire`] is called for that very session (after the grace).
 
-use crate::protocol::Hello;
 use crate::summary::Endpoints;
+use convoy_protocol::Hello;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 

@@ -6,13 +6,15 @@
 //! skips the versions in between.
 
 use crate::ca::TokenError;
-use crate::http::{self, ChannelBody, Response};
+use crate::http::{self, Response};
 use crate::hub::{Hub, Snapshot};
-use crate::ndjson::{LineError, LineReader, MAX_LINE};
-use crate::protocol::{self, Hello, HelloError, SidecarMessage, PONG_LINE};
 use crate::registry::Session;
 use ::http::StatusCode;
 use bytes::Bytes;
+use convoy_protocol::{
+    parse_hello, BodyLines, ChannelBody, Hello, HelloError, LineError, SidecarMessage,
+    MAX_SIDECAR_LINE, NDJSON, PONG_LINE,
+};
 use http_body_util::BodyExt;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -58,7 +60,7 @@ where
     B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<http::BoxError>,
 {
-    let mut lines = LineReader::new(body, MAX_LINE);
+    let mut lines = BodyLines::new(body, MAX_SIDECAR_LINE);
     let first = tokio::select! {
         first = tokio::time::timeout(hub.settings().heartbeat_timeout, lines.next_line()) => first,
         () = shutdown.cancelled() => {
@@ -68,7 +70,7 @@ where
     let hello = match first {
         Err(_) => Err(HelloError::Missing("the heartbeat timeout")),
         Ok(Ok(None) | Err(_)) => Err(HelloError::Missing("the stream ended")),
-        Ok(Ok(Some(line))) => protocol::parse_hello(&line),
+        Ok(Ok(Some(line))) => parse_hello(&line),
     };
     let hello = match hello {
         Ok(hello) => hello,
@@ -107,10 +109,14 @@ where
         last_sent: 0,
     };
     tasks.spawn(stream.run(lines, generation, shutdown.clone()));
-    let mut response = ::http::Response::new(ChannelBody::new(rx).boxed_unsync());
+    let mut response = ::http::Response::new(
+        ChannelBody::new(rx)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     response.headers_mut().insert(
         ::http::header::CONTENT_TYPE,
-        ::http::HeaderValue::from_static(protocol::NDJSON),
+        ::http::HeaderValue::from_static(NDJSON),
     );
     response
 }
@@ -126,7 +132,7 @@ struct Stream {
 }
 
 impl Stream {
-    async fn run<B>(mut self, lines: LineReader<B>, generation: u64, shutdown: CancellationToken)
+    async fn run<B>(mut self, lines: BodyLines<B>, generation: u64, shutdown: CancellationToken)
     where
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: Into<http::BoxError>,
@@ -144,7 +150,7 @@ impl Stream {
 
     async fn serve<B>(
         &mut self,
-        mut lines: LineReader<B>,
+        mut lines: BodyLines<B>,
         generation: u64,
         shutdown: &CancellationToken,
     ) -> End
@@ -287,7 +293,7 @@ mod tests {
         shutdown: &CancellationToken,
         tasks: &TaskTracker,
         i: usize,
-    ) -> (Frames, LineReader<http::Body>) {
+    ) -> (Frames, BodyLines<http::Body>) {
         let (tx, rx) = mpsc::channel(4);
         let hello = format!(
             "{{\"type\":\"hello\",\"id\":\"s{i}\",\"service\":\"orders\",\"address\":\"10.0.{}.{}:4143\"}}\n",
@@ -303,10 +309,10 @@ mod tests {
         )));
         let response = open(hub, body, |_| Ok(()), shutdown, tasks).await;
         assert_eq!(response.status(), StatusCode::OK);
-        (tx, LineReader::new(response.into_body(), usize::MAX))
+        (tx, BodyLines::new(response.into_body(), usize::MAX))
     }
 
-    async fn version_of(reader: &mut LineReader<http::Body>) -> (u64, serde_json::Value) {
+    async fn version_of(reader: &mut BodyLines<http::Body>) -> (u64, serde_json::Value) {
         let line = reader.next_line().await.unwrap().expect("a line");
         let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
         (value["version"].as_u64().unwrap(), value)
@@ -325,7 +331,7 @@ mod tests {
         };
         let hub = Hub::new(
             source("services:\n  orders: {}\n"),
-            convoy_config::wire::Trust {
+            convoy_protocol::Trust {
                 trust_domain: "convoy.local".into(),
                 bundle: String::new(),
             },

@@ -29,8 +29,8 @@ pub use error::CaError;
 pub use tokens::{bearer, JoinTokens, TokenError};
 
 use arc_swap::ArcSwap;
-use convoy_config::wire::{CertificateRequest, Trust};
 use convoy_config::{ServiceName, SpiffeId, TrustDomain};
+use convoy_protocol::{CertificateRequest, Trust};
 use http::StatusCode;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::io::Write as _;

@@ -1,9 +1,10 @@
 //! The control plane under test (the real binary on port 0, its CA in a tempdir) and a minimal
 //! test sidecar: `POST /v1/stream` over TLS (h2) with the join token and a channel body,
-//! reading NDJSON lines.
+//! reading NDJSON lines (both with `convoy-protocol`).
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, StreamBody};
+use bytes::Bytes;
+use convoy_protocol::{BodyLines, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
@@ -272,22 +273,10 @@ pub(crate) fn hello(id: &str, service: &str, address: &str) -> Value {
     json!({"type": "hello", "id": id, "service": service, "address": address, "proxy_version": "test"})
 }
 
-type Frames = mpsc::Receiver<Result<http_body::Frame<Bytes>, std::convert::Infallible>>;
-
-fn channel_body(
-    rx: Frames,
-) -> impl http_body::Body<Data = Bytes, Error = std::convert::Infallible> {
-    StreamBody::new(Box::pin(futures_util::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) },
-    )))
-}
-
 /// A test sidecar: one HTTP/2 stream over TLS to the control plane.
 pub(crate) struct Sidecar {
-    tx: Option<mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>>,
-    body: Incoming,
-    buffer: BytesMut,
+    tx: Option<mpsc::Sender<Bytes>>,
+    lines: BodyLines<Incoming>,
     connection: JoinHandle<()>,
 }
 
@@ -321,18 +310,14 @@ impl Sidecar {
         let connection = tokio::spawn(async move {
             let _ = conn.await;
         });
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(http_body::Frame::data(Bytes::from(format!(
-            "{first}\n"
-        )))))
-        .await
-        .unwrap();
-        let mut request = http::Request::post(format!("https://{api}/v1/stream"))
-            .header("content-type", "application/x-ndjson");
+        let (tx, body) = convoy_protocol::channel(16);
+        tx.send(Bytes::from(format!("{first}\n"))).await.unwrap();
+        let mut request = http::Request::post(format!("https://{api}{STREAM_PATH}"))
+            .header("content-type", NDJSON);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let request = request.body(channel_body(rx)).unwrap();
+        let request = request.body(body).unwrap();
         let response = tokio::time::timeout(Duration::from_secs(5), send.send_request(request))
             .await
             .expect("an answer within 5 s")
@@ -351,8 +336,7 @@ impl Sidecar {
         assert_eq!(response.headers()["content-type"], "application/x-ndjson");
         Ok(Sidecar {
             tx: Some(tx),
-            body: response.into_body(),
-            buffer: BytesMut::new(),
+            lines: BodyLines::new(response.into_body(), MAX_CONTROL_PLANE_LINE),
             connection,
         })
     }
@@ -375,7 +359,7 @@ impl Sidecar {
         self.tx
             .as_ref()
             .expect("stream still open")
-            .send(Ok(http_body::Frame::data(Bytes::from(line))))
+            .send(Bytes::from(line))
             .await
             .unwrap();
     }
@@ -432,21 +416,9 @@ impl Sidecar {
         self.connection.abort();
     }
 
+    /// The next line; `None` once the stream ended or broke.
     async fn next_line(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                let line = self.buffer.split_to(end + 1);
-                return Some(line.freeze().slice(..end));
-            }
-            match self.body.frame().await {
-                None | Some(Err(_)) => return None,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
-                    }
-                }
-            }
-        }
+        self.lines.next_line().await.ok().flatten()
     }
 }
 

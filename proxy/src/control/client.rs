@@ -2,14 +2,15 @@
 //! ping; when the stream breaks, keep the snapshot in force and reconnect with backoff.
 
 use super::apply::Applier;
-use super::body::{self, ChannelBody};
-use super::lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
-use super::messages::{Incoming, MessageError, Outgoing};
 use super::tls::{ConnectError, ControlTls};
 use super::token::{JoinToken, TokenError};
 use super::{Backoff, ControlMetrics};
 use crate::cli::ControlPlaneUrl;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use convoy_protocol::{
+    BoxError, ChannelBody, ControlMessage, Hello, LineCodec, LineError, MessageError,
+    SidecarMessage, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH,
+};
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::client::conn::http2::{self, SendRequest};
@@ -19,9 +20,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
+use tokio_util::codec::Decoder;
 
-/// The path of the stream.
-pub const STREAM_PATH: &str = "/v1/stream";
 /// How often the sidecar pings (the control plane counts a sidecar silent for 15 s as gone).
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A stream on which nothing arrives for this long (not even the pongs to three pings) is
@@ -31,7 +31,8 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Lines waiting to be sent; a control plane that leaves this many unread is not reading.
 const OUTGOING_CAPACITY: usize = 64;
-/// The longest NACK reason sent (the control plane reads lines of at most 64 KiB).
+/// The longest NACK reason sent (the control plane reads lines of at most
+/// [`convoy_protocol::MAX_SIDECAR_LINE`], 64 KiB).
 pub const MAX_REASON_BYTES: usize = 8 * 1024;
 
 /// Why a stream ended (it always ends with one: the client then reconnects).
@@ -65,13 +66,13 @@ pub(super) enum StreamError {
     Connection(#[source] hyper::Error),
     /// Reading the response body failed.
     #[error("reading the stream failed: {0}")]
-    Body(#[source] hyper::Error),
+    Body(#[source] BoxError),
     /// The control plane ended the response (or the connection) cleanly.
     #[error("the control plane ended the stream")]
     Ended,
-    /// A message over the size limit.
-    #[error("{0}")]
-    TooLong(#[from] LineTooLong),
+    /// A message over the size limit (in bytes).
+    #[error("a message longer than {0} bytes")]
+    TooLong(usize),
     /// A line that is not a message.
     #[error("bad message from the control plane: {0}")]
     Message(#[from] MessageError),
@@ -92,7 +93,7 @@ pub(super) struct Client {
     url: ControlPlaneUrl,
     tls: ControlTls,
     token: JoinToken,
-    hello: Outgoing,
+    hello: Hello,
     applier: Applier,
     metrics: ControlMetrics,
     backoff: Backoff,
@@ -103,7 +104,7 @@ impl Client {
     /// A client saying `hello` to `control` and applying with `applier`.
     pub(super) fn new(
         control: &super::ControlPlane,
-        hello: &Outgoing,
+        hello: &Hello,
         applier: Applier,
         metrics: ControlMetrics,
     ) -> Self {
@@ -175,17 +176,14 @@ impl Client {
         sender: &mut SendRequest<ChannelBody>,
     ) -> Result<Infallible, StreamError> {
         let authorization = self.token.header().map_err(StreamError::Token)?;
-        let (tx, body) = body::channel(OUTGOING_CAPACITY);
-        let mut hello = self.hello.clone();
-        if let Outgoing::Hello { serving, .. } = &mut hello {
-            *serving = self.applier.serving();
-        }
-        send(&tx, hello.to_line())?;
+        let (tx, body) = convoy_protocol::channel(OUTGOING_CAPACITY);
+        let hello = Hello {
+            serving: self.applier.serving(),
+            ..self.hello.clone()
+        };
+        send(&tx, SidecarMessage::Hello(hello).to_line())?;
         let request = http::Request::post(self.url.endpoint(STREAM_PATH))
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
-            )
+            .header(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))
             .header(header::AUTHORIZATION, authorization)
             .body(body)
             .expect("a valid request");
@@ -200,7 +198,10 @@ impl Client {
         self.metrics.connected.set(1);
         tracing::info!(url = %self.url, "connected to the control plane");
         let mut body = response.into_body();
-        let mut lines = LineReader::new(MAX_LINE_BYTES);
+        // The codec is driven frame by frame (not `convoy_protocol::BodyLines`): any frame, even
+        // part of a long snapshot line, is a sign of life that resets `silence`.
+        let mut lines = LineCodec::new(MAX_CONTROL_PLANE_LINE);
+        let mut buffer = BytesMut::new();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let silence = tokio::time::sleep(SILENCE_LIMIT);
@@ -208,17 +209,19 @@ impl Client {
         loop {
             tokio::select! {
                 frame = body.frame() => {
-                    let frame = frame.ok_or(StreamError::Ended)?.map_err(StreamError::Body)?;
+                    let frame = frame
+                        .ok_or(StreamError::Ended)?
+                        .map_err(|e| StreamError::Body(e.into()))?;
                     silence.as_mut().reset(Instant::now() + SILENCE_LIMIT);
                     let Ok(data) = frame.into_data() else { continue };
-                    lines.push(&data);
-                    while let Some(line) = lines.next_line()? {
+                    buffer.extend_from_slice(&data);
+                    while let Some(line) = lines.decode(&mut buffer)? {
                         // The control plane speaks: the next outage starts from a short wait.
                         self.backoff.reset();
                         self.handle(&line, &tx).await?;
                     }
                 }
-                _ = ping.tick() => send(&tx, Outgoing::Ping.to_line())?,
+                _ = ping.tick() => send(&tx, SidecarMessage::Ping.to_line())?,
                 () = &mut silence => return Err(StreamError::Silent(SILENCE_LIMIT)),
             }
         }
@@ -226,23 +229,23 @@ impl Client {
 
     /// Acts on one message.
     async fn handle(&mut self, line: &[u8], tx: &mpsc::Sender<Bytes>) -> Result<(), StreamError> {
-        match Incoming::parse(line)? {
-            Incoming::Snapshot {
+        match ControlMessage::parse(line)? {
+            ControlMessage::Snapshot {
                 version,
                 mesh,
                 trust,
             } => {
                 let answer = match self.applier.apply(version, &mesh, trust.as_ref()).await {
-                    Ok(()) => Outgoing::Ack { version },
-                    Err(error) => Outgoing::Nack {
+                    Ok(()) => SidecarMessage::Ack { version },
+                    Err(error) => SidecarMessage::Nack {
                         version,
                         reason: shortened(error.to_string(), MAX_REASON_BYTES),
                     },
                 };
                 send(tx, answer.to_line())
             }
-            Incoming::Pong => Ok(()),
-            Incoming::Other { kind } => {
+            ControlMessage::Pong => Ok(()),
+            ControlMessage::Other { kind } => {
                 tracing::debug!(%kind, "ignoring a control plane message of unknown type");
                 Ok(())
             }
@@ -261,6 +264,15 @@ fn shortened(mut text: String, max: usize) -> String {
         text.push('…');
     }
     text
+}
+
+impl From<LineError> for StreamError {
+    fn from(error: LineError) -> Self {
+        match error {
+            LineError::Body(error) => StreamError::Body(error),
+            LineError::TooLong(max) => StreamError::TooLong(max),
+        }
+    }
 }
 
 /// Queues a line. The queue is never full unless the control plane stopped reading.

@@ -4,7 +4,7 @@
 use crate::cli::ControlPlaneUrl;
 use crate::control::{ConnectError, ControlTls, JoinToken, TokenError};
 use bytes::Bytes;
-use convoy_config::wire::{CertificateRequest, CertificateResponse, CERTIFICATE_PATH};
+use convoy_protocol::{CertificateRequest, CertificateResponse, CERTIFICATE_PATH};
 use http::{header, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http2;

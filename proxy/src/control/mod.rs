@@ -1,5 +1,6 @@
-//! The control-plane client (control-plane/PROTOCOL.md): one long-lived HTTP/2 stream over TLS,
-//! `POST /v1/stream` with `authorization: Bearer <join token>`, newline-delimited JSON both ways.
+//! The control-plane client (control-plane/PROTOCOL.md; messages and framing from
+//! `convoy-protocol`): one long-lived HTTP/2 stream over TLS, `POST /v1/stream` with
+//! `authorization: Bearer <join token>`, newline-delimited JSON both ways.
 //!
 //! The control plane's certificate is verified against the `--control-plane-ca` anchors and the
 //! latest trust bundle it pushed, with the usual host name check ([`ControlTls`]). The join
@@ -19,12 +20,9 @@
 
 mod apply;
 mod backoff;
-mod body;
 mod client;
 mod identity_client;
-mod lines;
 mod listeners;
-mod messages;
 mod metrics;
 pub mod renew;
 mod tls;
@@ -32,12 +30,8 @@ mod token;
 
 pub use apply::ApplyError;
 pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
-pub use client::{
-    sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT, STREAM_PATH,
-};
+pub use client::{sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT};
 pub use identity_client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
-pub use lines::{LineReader, LineTooLong, MAX_LINE_BYTES};
-pub use messages::{Incoming, MessageError, Outgoing};
 pub use metrics::ControlMetrics;
 pub use tls::{ConnectError, ControlCaError, ControlTls};
 pub use token::{JoinToken, TokenError};
@@ -47,6 +41,7 @@ use crate::cli::ControlPlaneUrl;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
 use convoy_identity::Identity;
+use convoy_protocol::Hello;
 use convoy_runtime::Drain;
 use convoy_stack::snapshot::Snapshot;
 use convoy_telemetry::metrics::Metrics;
@@ -100,7 +95,7 @@ pub struct Handles {
 /// (which closes the stream).
 pub fn spawn(control: ControlPlane, handles: Handles) -> JoinHandle<()> {
     let metrics = ControlMetrics::new(handles.metrics.registry());
-    let hello = Outgoing::Hello {
+    let hello = Hello {
         id: control.id.clone(),
         service: control.sidecar.service.to_string(),
         address: control.advertise.clone(),

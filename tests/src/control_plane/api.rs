@@ -3,8 +3,8 @@
 //! streams a join token and a `hello` as the first line.
 
 use crate::client::{full, Body, ClientError, Reply};
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, StreamBody};
+use bytes::Bytes;
+use convoy_protocol::{BodyLines, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::pem::PemObject;
@@ -153,19 +153,12 @@ impl ApiClient {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let (tx, rx) =
-            mpsc::channel::<Result<http_body::Frame<Bytes>, std::convert::Infallible>>(16);
-        tx.send(Ok(http_body::Frame::data(Bytes::from(format!(
-            "{first}\n"
-        )))))
-        .await
-        .expect("the body channel is open");
-        let body = StreamBody::new(Box::pin(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|frame| (frame, rx)) },
-        )));
-        let mut request = http::Request::post(format!("https://{}/v1/stream", self.addr))
-            .header("content-type", "application/x-ndjson");
+        let (tx, body) = convoy_protocol::channel(16);
+        tx.send(Bytes::from(format!("{first}\n")))
+            .await
+            .expect("the body channel is open");
+        let mut request = http::Request::post(format!("https://{}{STREAM_PATH}", self.addr))
+            .header("content-type", NDJSON);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -182,8 +175,7 @@ impl ApiClient {
         }
         Ok(Stream {
             _tx: tx,
-            body: response.into_body(),
-            buffer: BytesMut::new(),
+            lines: BodyLines::new(response.into_body(), MAX_CONTROL_PLANE_LINE),
         })
     }
 }
@@ -191,9 +183,8 @@ impl ApiClient {
 /// An open sidecar stream: the request body stays open while it lives.
 #[derive(Debug)]
 pub struct Stream {
-    _tx: mpsc::Sender<Result<http_body::Frame<Bytes>, std::convert::Infallible>>,
-    body: Incoming,
-    buffer: BytesMut,
+    _tx: mpsc::Sender<Bytes>,
+    lines: BodyLines<Incoming>,
 }
 
 impl Stream {
@@ -215,20 +206,8 @@ impl Stream {
         }
     }
 
+    /// The next line; `None` once the stream ended or broke.
     async fn next_line(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                let line = self.buffer.split_to(end + 1);
-                return Some(line.freeze().slice(..end));
-            }
-            match self.body.frame().await {
-                None | Some(Err(_)) => return None,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buffer.extend_from_slice(&data);
-                    }
-                }
-            }
-        }
+        self.lines.next_line().await.ok().flatten()
     }
 }

@@ -12,9 +12,13 @@ pub(crate) mod mtls_client;
 pub(crate) mod pki;
 
 use bytes::Bytes;
+use convoy_protocol::{
+    snapshot_line, BodyLines, CertificateRequest, CertificateResponse, Trust, CERTIFICATE_PATH,
+    MAX_CERTIFICATE_REQUEST, MAX_SIDECAR_LINE, PONG_LINE, STREAM_PATH,
+};
 use convoy_tests::{within, ProxyBuilder};
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use pki::{Leaf, Pki, TestCa, TRUST_DOMAIN};
 use rcgen::{CertificateSigningRequestParams, SanType};
@@ -149,25 +153,27 @@ impl FakeControlPlane {
     }
 
     /// The `trust` of each snapshot.
-    fn trust(&self) -> Value {
-        json!({"trust_domain": TRUST_DOMAIN, "bundle": self.state.lock().unwrap().bundle})
+    fn trust(&self) -> Trust {
+        Trust {
+            trust_domain: TRUST_DOMAIN.to_owned(),
+            bundle: self.state.lock().unwrap().bundle.clone(),
+        }
     }
 
     /// Publishes snapshot `version` of `services` (the wire form's `services` object), with the
     /// trust bundle: sent to every stream now, and to each that says hello later.
     pub(crate) fn push(&self, version: u64, services: Value) {
-        let message = json!({
-            "type": "snapshot",
-            "version": version,
-            "mesh": {"services": services},
-            "trust": self.trust(),
-        });
-        self.push_line(&message.to_string());
+        let mesh = json!({ "services": services }).to_string();
+        self.push_bytes(snapshot_line(version, mesh.as_bytes(), &self.trust()));
     }
 
     /// Sends `line` (a newline is added) to every stream now, and to each that says hello later.
     pub(crate) fn push_line(&self, line: &str) {
-        let line = Bytes::from(format!("{line}\n"));
+        self.push_bytes(Bytes::from(format!("{line}\n")));
+    }
+
+    /// Sends `line` (`\n` included) to every stream now, and to each that says hello later.
+    fn push_bytes(&self, line: Bytes) {
         let mut state = self.state.lock().unwrap();
         state.latest = Some(line.clone());
         for tx in state.streams.values() {
@@ -301,9 +307,9 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {}", pki.token()));
     match (request.method().as_str(), request.uri().path()) {
-        ("POST", "/v1/stream") if token_ok => stream(state, request),
-        ("POST", "/v1/certificate") if token_ok => certificate(state, request).await,
-        ("POST", "/v1/stream" | "/v1/certificate") => refusal(401, "join token refused"),
+        ("POST", STREAM_PATH) if token_ok => stream(state, request),
+        ("POST", CERTIFICATE_PATH) if token_ok => certificate(state, request).await,
+        ("POST", STREAM_PATH | CERTIFICATE_PATH) => refusal(401, "join token refused"),
         _ => refusal(404, "not found"),
     }
 }
@@ -312,14 +318,9 @@ fn stream(
     state: Arc<Mutex<State>>,
     request: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let (tx, body) = convoy_protocol::channel(64);
     tokio::spawn(read_stream(state, request.into_body(), tx));
-    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, Infallible>(Frame::data(line)), rx))
-    });
-    http::Response::new(StreamBody::new(frames).boxed_unsync())
+    http::Response::new(body.boxed_unsync())
 }
 
 /// Signs the CSR of a `CertificateRequest` if it asks for exactly its service's identity, as
@@ -328,21 +329,18 @@ async fn certificate(
     state: Arc<Mutex<State>>,
     request: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
-    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_CERTIFICATE_REQUEST)
+        .collect()
+        .await
+    {
         Ok(body) => body.to_bytes(),
         Err(e) => return refusal(400, &format!("bad body: {e}")),
     };
-    let asked: Value = match serde_json::from_slice(&body) {
+    let asked: CertificateRequest = match serde_json::from_slice(&body) {
         Ok(asked) => asked,
         Err(e) => return refusal(400, &format!("bad JSON: {e}")),
     };
-    let (Some(id), Some(service), Some(csr)) = (
-        asked["id"].as_str(),
-        asked["service"].as_str(),
-        asked["csr"].as_str(),
-    ) else {
-        return refusal(400, "a certificate request needs id, service and csr");
-    };
+    let (id, service, csr) = (&asked.id, &asked.service, &asked.csr);
     let mut state = state.lock().unwrap();
     let csr = match CertificateSigningRequestParams::from_pem(csr) {
         Ok(csr) => csr,
@@ -370,53 +368,46 @@ async fn certificate(
     let leaf = Leaf::for_service(service).valid(now - Duration::from_secs(60), now + state.ttl);
     let certificate = state.signer.sign(&leaf, &csr.public_key);
     state.issued.push((service.to_owned(), id.to_owned()));
-    let answer = json!({
-        "certificate": certificate,
-        "trust_bundle": state.bundle,
-        "trust_domain": TRUST_DOMAIN,
-    });
+    let answer = CertificateResponse {
+        certificate,
+        trust_bundle: state.bundle.clone(),
+        trust_domain: TRUST_DOMAIN.to_owned(),
+    };
+    let answer = serde_json::to_vec(&answer).expect("an answer always serializes");
     http::Response::builder()
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(answer.to_string())).boxed_unsync())
+        .body(Full::new(Bytes::from(answer)).boxed_unsync())
         .expect("a valid response")
 }
 
 /// Reads the sidecar's messages: records each, registers the stream at `hello` (and sends the
 /// latest snapshot), answers `ping` with `pong`.
-async fn read_stream(state: Arc<Mutex<State>>, mut body: Incoming, tx: mpsc::Sender<Bytes>) {
+async fn read_stream(state: Arc<Mutex<State>>, body: Incoming, tx: mpsc::Sender<Bytes>) {
     let mut tx = Some(tx);
     let mut id = None;
-    let mut buffer = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buffer.extend_from_slice(&data);
-        while let Some(at) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=at).collect();
-            let message: Value =
-                serde_json::from_slice(&line).expect("the sidecar sends JSON lines");
-            let mut state = state.lock().unwrap();
-            state.messages.push(message.clone());
-            match message["type"].as_str() {
-                Some("hello") => {
-                    if let Some(tx) = tx.take() {
-                        if let Some(latest) = &state.latest {
-                            let _ = tx.try_send(latest.clone());
-                        }
-                        let n = state.next_stream;
-                        state.next_stream += 1;
-                        state.streams.insert(n, tx);
-                        id = Some(n);
+    let mut lines = BodyLines::new(body, MAX_SIDECAR_LINE);
+    while let Ok(Some(line)) = lines.next_line().await {
+        let message: Value = serde_json::from_slice(&line).expect("the sidecar sends JSON lines");
+        let mut state = state.lock().unwrap();
+        state.messages.push(message.clone());
+        match message["type"].as_str() {
+            Some("hello") => {
+                if let Some(tx) = tx.take() {
+                    if let Some(latest) = &state.latest {
+                        let _ = tx.try_send(latest.clone());
                     }
+                    let n = state.next_stream;
+                    state.next_stream += 1;
+                    state.streams.insert(n, tx);
+                    id = Some(n);
                 }
-                Some("ping") => {
-                    if let Some(tx) = id.and_then(|n| state.streams.get(&n)) {
-                        let _ = tx.try_send(Bytes::from_static(b"{\"type\":\"pong\"}\n"));
-                    }
-                }
-                _ => {}
             }
+            Some("ping") => {
+                if let Some(tx) = id.and_then(|n| state.streams.get(&n)) {
+                    let _ = tx.try_send(Bytes::from_static(PONG_LINE));
+                }
+            }
+            _ => {}
         }
     }
     if let Some(n) = id {

@@ -1,60 +1,10 @@
-//! The messages of the sidecar stream (see `PROTOCOL.md`): NDJSON, one object per line.
+//! The first line of a stream: a [`Hello`], checked before the control plane registers it.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use convoy_config::wire::Trust;
+use crate::sidecar::{Hello, SidecarMessage};
 use convoy_config::ServiceName;
-use serde::{Deserialize, Serialize};
 
-/// The content type of both directions of the stream.
-pub const NDJSON: &str = "application/x-ndjson";
-
-/// The answer to a ping, as sent.
-pub const PONG_LINE: &[u8] = b"{\"type\":\"pong\"}\n";
-
-/// The longest sidecar id accepted.
-const MAX_ID_LEN: usize = 256;
-
-/// A message from a sidecar.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum SidecarMessage {
-    /// Registration; the first message, once.
-    Hello(Hello),
-    /// The snapshot `version` is in force.
-    Ack {
-        /// The version applied.
-        version: u64,
-    },
-    /// The snapshot `version` could not be applied; the sidecar keeps its last good one.
-    Nack {
-        /// The version refused.
-        version: u64,
-        /// Why, as the sidecar's validation error.
-        reason: String,
-    },
-    /// Liveness (any message counts).
-    Ping,
-}
-
-/// A sidecar's registration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Hello {
-    /// Unique per sidecar process; the same id coming back within the grace keeps its endpoint.
-    pub id: String,
-    /// The service the sidecar runs beside.
-    pub service: String,
-    /// Where its inbound listener is reachable (`ip:port` or `host:port`); becomes an endpoint.
-    pub address: String,
-    /// The sidecar's version, for status.
-    #[serde(default)]
-    pub proxy_version: String,
-    /// Whether the sidecar already serves a snapshot (it is reconnecting).
-    #[serde(default)]
-    pub serving: bool,
-    /// Whether it runs as a gateway: listed in status, but its address is no endpoint.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub gateway: bool,
-}
+/// The longest sidecar id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
 
 /// Why a `hello` was refused (the `400` answer's one line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,19 +29,8 @@ pub enum HelloError {
     Address(String),
 }
 
-impl SidecarMessage {
-    /// The message's `type`, for logs and errors.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SidecarMessage::Hello(_) => "hello",
-            SidecarMessage::Ack { .. } => "ack",
-            SidecarMessage::Nack { .. } => "nack",
-            SidecarMessage::Ping => "ping",
-        }
-    }
-}
-
-/// Parses and checks the first line of a stream.
+/// Parses and checks the first line of a stream; the address comes back spelt as the model
+/// prints it.
 pub fn parse_hello(line: &[u8]) -> Result<Hello, HelloError> {
     let message: SidecarMessage =
         serde_json::from_slice(line).map_err(|e| HelloError::Malformed(e.to_string()))?;
@@ -132,20 +71,6 @@ fn check_address(service: &str, address: &str) -> Result<(), HelloError> {
     convoy_config::decode_wire_mesh(&bytes)
         .map(drop)
         .map_err(|e| HelloError::Address(e.message))
-}
-
-/// The line announcing snapshot `version` whose mesh is `mesh` (already JSON) and whose trust
-/// is `trust`, ended by `\n`.
-pub fn snapshot_line(version: u64, mesh: &[u8], trust: &Trust) -> Bytes {
-    let head = format!("{{\"type\":\"snapshot\",\"version\":{version},\"mesh\":");
-    let trust = serde_json::to_vec(trust).unwrap_or_default();
-    let mut line = BytesMut::with_capacity(head.len() + mesh.len() + trust.len() + 12);
-    line.put_slice(head.as_bytes());
-    line.put_slice(mesh);
-    line.put_slice(b",\"trust\":");
-    line.put_slice(&trust);
-    line.put_slice(b"}\n");
-    line.freeze()
 }
 
 #[cfg(test)]
@@ -192,34 +117,5 @@ mod tests {
             let error = parse_hello(line.as_bytes()).unwrap_err().to_string();
             assert!(error.contains(expected), "{line}: {error}");
         }
-    }
-
-    #[test]
-    fn messages_round_trip() {
-        let ack: SidecarMessage = serde_json::from_str(r#"{"type":"ack","version":7}"#).unwrap();
-        assert_eq!(ack, SidecarMessage::Ack { version: 7 });
-        let nack: SidecarMessage =
-            serde_json::from_str(r#"{"type":"nack","version":7,"reason":"no"}"#).unwrap();
-        assert_eq!(nack.kind(), "nack");
-        assert!(serde_json::from_str::<SidecarMessage>(r#"{"type":"bogus"}"#).is_err());
-    }
-
-    #[test]
-    fn the_snapshot_line_is_one_json_object() {
-        let trust = Trust {
-            trust_domain: "convoy.local".into(),
-            bundle: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
-        };
-        let line = snapshot_line(7, br#"{"services":{}}"#, &trust);
-        assert!(line.ends_with(b"\n"));
-        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
-        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(value["type"], "snapshot");
-        assert_eq!(value["version"], 7);
-        assert_eq!(value["mesh"]["services"], serde_json::json!({}));
-        let sent: Trust = serde_json::from_value(value["trust"].clone()).unwrap();
-        assert_eq!(sent, trust);
-        let pong: serde_json::Value = serde_json::from_slice(PONG_LINE).unwrap();
-        assert_eq!(pong["type"], "pong");
     }
 }
