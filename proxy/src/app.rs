@@ -1,14 +1,18 @@
 //! Starting the sidecar: load the config file (or wait for the control plane's first snapshot
 //! and a certificate from its CA), bind listeners, serve, drain on SIGTERM/SIGINT.
 
-use crate::admin::{self, AdminState, BoundAddrs};
-use crate::cli::{Args, ControlPlaneUrl};
-use crate::control::CertificateClient;
-use crate::control::{self, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError};
+use crate::admin::{self, AdminState};
+use crate::cli::Args;
 use crate::server::accept::InboundAccept;
 use crate::server::{self, ConnectionAccept, HttpService};
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, ConfigError, Limits, Listen, Mesh, Protocol, ProxyConfig};
+use convoy_control_client::BoundAddrs;
+use convoy_control_client::CertificateClient;
+use convoy_control_client::ControlPlaneUrl;
+use convoy_control_client::{
+    self as control, ControlCaError, ControlPlane, ControlTls, JoinToken, TokenError,
+};
 use convoy_gateway::{self as gateway, tls::GatewayTls};
 use convoy_identity::{Identity, TlsMetrics};
 use convoy_runtime::Drain;
@@ -487,7 +491,8 @@ pub async fn run(args: Args) -> Result<(), AppError> {
                 trusted.token.clone(),
                 id.clone(),
             );
-            let renewal = crate::control::renew::spawn(trusted.identity.clone(), certificates);
+            let renewal =
+                convoy_control_client::renew::spawn(trusted.identity.clone(), certificates);
             let control = ControlPlane {
                 url,
                 tls: trusted.tls,

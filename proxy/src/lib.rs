@@ -1,10 +1,10 @@
-//! `convoy-proxy`: the Convoy sidecar's data plane (outbound, inbound, TCP and admin listeners).
-//!
-//! The request path of each direction is assembled in one function
-//! ([`outbound::stack`], [`inbound::stack`]); each concern is one tower layer.
+//! `convoy-proxy`: the binary's crate. It only wires listeners: the command line ([`cli`]),
+//! startup in a few named steps ([`app`]), the HTTP listeners with their limits and draining
+//! ([`server`]) and the admin endpoints ([`admin`]). The request paths are built by the crates
+//! below: `convoy_stack::outbound::stack`, `convoy_stack::inbound::stack`,
+//! `convoy_gateway::stack`.
 
 pub mod admin;
 pub mod app;
 pub mod cli;
-pub mod control;
 pub mod server;

@@ -1,15 +1,14 @@
 //! The admin listener: `/live`, `/ready`, `/metrics`, `/config`.
 
 use arc_swap::ArcSwap;
+use convoy_control_client::BoundAddrs;
 use convoy_identity::{Identity, IdentityView};
 use convoy_proxy_core::{body, Request, Response};
 use convoy_stack::snapshot::Snapshot;
 use convoy_telemetry::metrics::Metrics;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -30,22 +29,6 @@ pub struct AdminState {
     pub metrics: Metrics,
     /// The addresses actually bound (TCP service listeners may be added later).
     pub listeners: Arc<ArcSwap<BoundAddrs>>,
-}
-
-/// The addresses each listener is bound to (they differ from the config with port 0).
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct BoundAddrs {
-    /// The outbound listener.
-    pub outbound: Option<SocketAddr>,
-    /// The inbound listener.
-    pub inbound: Option<SocketAddr>,
-    /// The admin listener.
-    pub admin: Option<SocketAddr>,
-    /// TCP listeners, by service.
-    pub tcp: BTreeMap<String, SocketAddr>,
-    /// Gateway listeners (gateway mode), in the order configured.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub gateway: Vec<SocketAddr>,
 }
 
 #[derive(Serialize)]

@@ -4,7 +4,7 @@
 //! expiry of the certificate in force; renew at once when the trust domain changes.
 
 use super::identity_client::{CertificateClient, RequestError};
-use crate::control::Backoff;
+use crate::Backoff;
 use convoy_config::SpiffeId;
 use convoy_identity::csr;
 use convoy_identity::Identity;

@@ -1,4 +1,4 @@
-//! The control-plane client (control-plane/PROTOCOL.md; messages and framing from
+//! `convoy-control-client`: the sidecar's control-plane client (control-plane/PROTOCOL.md; messages and framing from
 //! `convoy-protocol`): one long-lived HTTP/2 stream over TLS, `POST /v1/stream` with
 //! `authorization: Bearer <join token>`, newline-delimited JSON both ways.
 //!
@@ -20,6 +20,7 @@
 
 mod apply;
 mod backoff;
+mod bound;
 mod client;
 mod identity_client;
 mod listeners;
@@ -27,17 +28,18 @@ mod metrics;
 pub mod renew;
 mod tls;
 mod token;
+mod url;
 
 pub use apply::ApplyError;
 pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
+pub use bound::BoundAddrs;
 pub use client::{sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT};
 pub use identity_client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
 pub use metrics::ControlMetrics;
 pub use tls::{ConnectError, ControlCaError, ControlTls};
 pub use token::{JoinToken, TokenError};
+pub use url::ControlPlaneUrl;
 
-use crate::admin::BoundAddrs;
-use crate::cli::ControlPlaneUrl;
 use arc_swap::ArcSwap;
 use convoy_config::{AppProtocol, Sidecar};
 use convoy_identity::Identity;

@@ -8,7 +8,7 @@
 //! forwarding to the service too. A restart frees the ports of services that were removed.
 
 use super::ApplyError;
-use crate::admin::BoundAddrs;
+use crate::BoundAddrs;
 use arc_swap::ArcSwap;
 use convoy_config::{Protocol, ProxyConfig};
 use convoy_runtime::Drain;

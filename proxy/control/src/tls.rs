@@ -2,7 +2,7 @@
 //! name) against the `--control-plane-ca` anchors and the latest trust bundle it pushed (so a
 //! rotated mesh CA keeps being trusted).
 
-use crate::cli::ControlPlaneUrl;
+use crate::ControlPlaneUrl;
 use convoy_identity::{Identity, Reason};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName};

@@ -5,7 +5,7 @@ use super::apply::Applier;
 use super::tls::{ConnectError, ControlTls};
 use super::token::{JoinToken, TokenError};
 use super::{Backoff, ControlMetrics};
-use crate::cli::ControlPlaneUrl;
+use crate::ControlPlaneUrl;
 use bytes::{Bytes, BytesMut};
 use convoy_protocol::{
     BoxError, ChannelBody, ControlMessage, Hello, LineCodec, LineError, MessageError,

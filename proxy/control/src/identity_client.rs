@@ -1,8 +1,8 @@
 //! The certificate client: `POST /v1/certificate` to the control plane over TLS, with the join
 //! token, a CSR in, the certificate and the trust bundle out.
 
-use crate::cli::ControlPlaneUrl;
-use crate::control::{ConnectError, ControlTls, JoinToken, TokenError};
+use crate::ControlPlaneUrl;
+use crate::{ConnectError, ControlTls, JoinToken, TokenError};
 use bytes::Bytes;
 use convoy_protocol::{CertificateRequest, CertificateResponse, CERTIFICATE_PATH};
 use http::{header, HeaderValue, StatusCode};
