@@ -11,7 +11,6 @@
 
 mod duration;
 mod error;
-pub mod identity;
 mod load;
 mod locate;
 mod mesh_dir;
@@ -23,7 +22,6 @@ pub mod wire;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ErrorKind};
-pub use identity::{SpiffeId, TrustDomain, DEFAULT_TRUST_DOMAIN};
 pub use load::{load_proxy_config, parse_proxy_config, MAX_CONFIG_BYTES};
 pub use mesh_dir::{
     decode_wire_mesh, load_mesh_dir, mesh_files, parse_mesh_files, MeshSource, WIRE_SOURCE,

@@ -1,4 +1,4 @@
-//! Raw serde shapes, exactly as written in YAML. Only [`crate::validate`] reads them.
+//! Raw serde shapes, exactly as written in YAML. Only the `validate` module reads them.
 //!
 //! Every struct refuses unknown fields; optional fields are `Option` so that defaults live
 //! in one place (the validated model), not scattered over serde attributes.

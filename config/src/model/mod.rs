@@ -1,6 +1,7 @@
 //! The validated model: every value here has been checked, so users never re-check it.
 
 mod gateway;
+mod identity;
 mod names;
 mod policy;
 mod security;
@@ -12,6 +13,7 @@ pub use gateway::{
     GatewayPath, GatewayRoute, HeaderEdits, JwtProvider, Rewrite, RouteAuth, RouteSet,
     RouteSetMatch, ServerTls,
 };
+pub use identity::{SpiffeId, TrustDomain, DEFAULT_TRUST_DOMAIN};
 pub use names::ServiceName;
 pub use policy::*;
 pub use security::{Authorization, AuthorizationRule, MtlsMode, Principal};

@@ -3,7 +3,7 @@
 
 use super::service::PathMatch;
 use super::ServiceName;
-use crate::identity::SpiffeId;
+use super::identity::SpiffeId;
 use serde::{Serialize, Serializer};
 
 /// What the inbound listener of a service's sidecar accepts.
@@ -115,7 +115,7 @@ fn serialize_methods<S: Serializer>(methods: &[http::Method], s: S) -> Result<S:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::TrustDomain;
+    use crate::model::TrustDomain;
     use http::Method;
 
     fn id(service: &str) -> SpiffeId {

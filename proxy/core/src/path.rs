@@ -4,7 +4,7 @@
 //! The normal form is [`convoy_config::normalize_path`]'s (the same rules validation holds
 //! configured paths to). A path that cannot be normalized (an encoded slash or backslash, a
 //! broken escape) is not refused here, where no error could be answered yet: the request is
-//! marked with [`PathRefused`], and [`crate::layers::Sanitize`] answers it with 400, so
+//! marked with [`PathRefused`], and `Sanitize` (in `layers`) answers it with 400, so
 //! it is counted and logged like every other answer the proxy makes.
 
 use crate::Request;

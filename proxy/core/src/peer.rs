@@ -7,7 +7,7 @@ use convoy_config::SpiffeId;
 /// client certificate, so an app can trust it.
 pub const CLIENT_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-convoy-client-id");
 
-/// The peer of the connection an inbound request came on ([`crate::context::RequestContext::peer`];
+/// The peer of the connection an inbound request came on (the request context's `peer`;
 /// absent on outbound requests, whose caller is the local app).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {

@@ -1,4 +1,4 @@
-//! Each policy's refusal, as a type of its own that [`crate::error::ProxyError`] wraps: the
+//! Each policy's refusal, as a type of its own that `ProxyError` (in `error`) wraps: the
 //! policies live above this crate, their answers here, so the one mapping from error to
 //! response sees them all.
 

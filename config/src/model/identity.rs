@@ -3,7 +3,7 @@
 //! The control plane's CA issues one identity per service; sidecars present it in mTLS and check
 //! it on the other side. Both sides parse and print identities here, so they agree on the form.
 
-use crate::model::ServiceName;
+use super::ServiceName;
 use std::fmt;
 use std::sync::Arc;
 
