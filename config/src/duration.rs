@@ -93,3 +93,12 @@ mod tests {
         }
     }
 }
+
+/// Serializes a duration the way it is written in YAML (`250ms`, `2s`), for the model's
+/// `Serialize` (`/config`, the control plane's views).
+pub(crate) fn serialize_duration<S: serde::Serializer>(
+    d: &Duration,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}

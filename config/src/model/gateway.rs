@@ -75,7 +75,7 @@ pub struct JwtProvider {
     /// The required `aud` (one of the token's audiences).
     pub audience: String,
     /// Allowance for clock differences when checking `exp` and `nbf`. Default `60s`.
-    #[serde(serialize_with = "super::service::serialize_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_duration")]
     pub clock_skew: Duration,
 }
 
@@ -261,7 +261,7 @@ pub struct Cors {
     #[serde(serialize_with = "serialize_header_names")]
     pub expose_headers: Vec<http::HeaderName>,
     /// How long a browser may cache a preflight answer. Default `10m`.
-    #[serde(serialize_with = "super::service::serialize_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_duration")]
     pub max_age: Duration,
     /// Whether credentials (cookies) are allowed; not with `*` origins. Default `false`.
     pub allow_credentials: bool,

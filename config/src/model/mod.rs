@@ -2,6 +2,7 @@
 
 mod gateway;
 mod identity;
+mod matching;
 mod names;
 mod policy;
 mod security;
@@ -14,10 +15,11 @@ pub use gateway::{
     RouteSetMatch, ServerTls,
 };
 pub use identity::{SpiffeId, TrustDomain, DEFAULT_TRUST_DOMAIN};
+pub use matching::PathMatch;
 pub use names::ServiceName;
 pub use policy::*;
 pub use security::{Authorization, AuthorizationRule, MtlsMode, Principal};
-pub use service::{Backend, Endpoint, HeaderMatch, PathMatch, Protocol, Route, Service};
+pub use service::{Backend, Endpoint, HeaderMatch, Protocol, Route, Service};
 pub use sidecar::{AppProtocol, Limits, Listen, Sidecar};
 
 use serde::Serialize;

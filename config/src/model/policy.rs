@@ -2,7 +2,7 @@
 //!
 //! Defaults follow Envoy and Linkerd where they are sound; each is written beside its field.
 
-use super::service::serialize_duration;
+use crate::duration::serialize_duration;
 use serde::{Serialize, Serializer};
 use std::time::Duration;
 

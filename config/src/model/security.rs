@@ -1,9 +1,9 @@
 //! Who may call a service: its mTLS mode and its authorization policy (enforced by the
 //! service's own sidecar, inbound).
 
-use super::service::PathMatch;
-use super::ServiceName;
 use super::identity::SpiffeId;
+use super::matching::PathMatch;
+use super::ServiceName;
 use serde::{Serialize, Serializer};
 
 /// What the inbound listener of a service's sidecar accepts.

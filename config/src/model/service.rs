@@ -1,9 +1,10 @@
 //! A service of the mesh: its protocol, endpoints and routes.
 
+use super::matching::PathMatch;
 use super::policy::{CircuitBreaker, Fault, RateLimitRule, RetryPolicy, RoutePolicy, Timeouts};
 use super::security::{Authorization, MtlsMode};
 use super::ServiceName;
-use crate::duration::format_duration;
+use crate::duration::serialize_duration;
 use serde::{Serialize, Serializer};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -107,29 +108,6 @@ pub struct Route {
     pub policy: RoutePolicy,
 }
 
-/// How a route matches the request path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PathMatch {
-    /// Any path.
-    Any,
-    /// Paths that start with this prefix (which starts with `/`).
-    Prefix(String),
-    /// Exactly this path (which starts with `/`); the query is not part of the path.
-    Exact(String),
-}
-
-impl PathMatch {
-    /// Whether `path` (without query) matches.
-    pub fn matches(&self, path: &str) -> bool {
-        match self {
-            PathMatch::Any => true,
-            PathMatch::Prefix(prefix) => path.starts_with(prefix.as_str()),
-            PathMatch::Exact(exact) => path == exact,
-        }
-    }
-}
-
 /// A header that a route requires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeaderMatch {
@@ -152,10 +130,6 @@ pub struct Backend {
 impl Backend {
     /// The largest weight accepted.
     pub const MAX_WEIGHT: u32 = 1_000_000;
-}
-
-pub(crate) fn serialize_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*d))
 }
 
 fn serialize_display<S: Serializer, T: AsRef<str>>(v: &T, s: S) -> Result<S::Ok, S::Error> {

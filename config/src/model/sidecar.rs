@@ -1,7 +1,7 @@
 //! One sidecar: the service it sits beside, its app, its listeners and its limits.
 
-use super::service::serialize_duration;
 use super::ServiceName;
+use crate::duration::serialize_duration;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -18,7 +18,7 @@ where
 /// forwarder can then tell that a failed upstream call failed because of the client's body.
 pub fn note_error(body: Body, noted: Arc<OnceLock<String>>) -> Body {
     body.map_err(move |error| {
-        let _ = noted.set(crate::error::root_cause(error.as_ref()));
+        let _ = noted.set(crate::cause::root_cause(error.as_ref()));
         error
     })
     .boxed_unsync()

@@ -1,5 +1,6 @@
 //! Errors the proxy answers itself, and the one place that turns them into responses.
 
+pub use crate::cause::root_cause;
 use crate::{body, Response};
 use convoy_config::ServiceName;
 use http::{header, HeaderValue, StatusCode};
@@ -244,28 +245,6 @@ impl ProxyError {
             response.extensions_mut().insert(UpstreamEndpoint(addr));
         }
         response
-    }
-}
-
-/// The innermost error's message: hyper's outer errors ("client error (Connect)") say little.
-///
-/// An operating-system error is named by its kind (`connection refused`), as every message the
-/// proxy writes is lowercase; io's own text (`Connection refused (os error 111)`) is not.
-pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    if let Some(io) = current.downcast_ref::<std::io::Error>() {
-        if io.raw_os_error().is_some() && io.kind() != std::io::ErrorKind::Other {
-            return io.kind().to_string();
-        }
-    }
-    let text = current.to_string();
-    // io::Error's Display adds " (os error 111)"; the words are enough.
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
     }
 }
 

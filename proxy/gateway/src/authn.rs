@@ -2,26 +2,13 @@
 //! request's credential against the gateway's [`GatewayAuth`]; the verified consumer goes into
 //! the consumer header (Sanitize removed any the client sent) and into the metrics.
 
-use super::auth::{self, GatewayAuth};
+use super::auth;
 use super::runtime::Selection;
 use super::step::{Before, Step};
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::Request;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
-
-/// How often JWKS files are checked for changes.
-pub const JWKS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The authentication state of a gateway, with its JWKS files watched while it is in use.
-pub fn start(gateway: &convoy_config::Gateway) -> Arc<GatewayAuth> {
-    let auth = Arc::new(GatewayAuth::new(gateway));
-    if tokio::runtime::Handle::try_current().is_ok() {
-        // Ends once the state is dropped (a new configuration built a new one).
-        drop(auth.spawn_reloader(JWKS_RELOAD_INTERVAL));
-    }
-    auth
-}
+use std::time::SystemTime;
 
 /// Request extension: the consumer the request was authenticated as, for metrics (set once
 /// authentication succeeds).

@@ -1,8 +1,7 @@
 //! The gateway's view of one snapshot: its route sets and routes, compiled, with the state
 //! that outlives a configuration change (rate limiters, retry budgets) carried over.
 
-use super::auth::GatewayAuth;
-use super::authn;
+use super::auth::{self, GatewayAuth};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use convoy_config::{
     ConsumerKey, Gateway, GatewayPath, GatewayRoute, RateLimitKey, RateLimitRule, RouteSet,
@@ -161,7 +160,7 @@ impl GatewayState {
         let auth = match (&config, previous) {
             // The same configuration keeps its authentication state (loaded key sets).
             (Some(c), Some(p)) if p.config.as_ref() == Some(c) => p.auth.clone(),
-            (Some(c), _) => authn::start(c),
+            (Some(c), _) => auth::start(c),
             (None, _) => Arc::new(GatewayAuth::new(&empty_gateway(&self.name))),
         };
         let route_sets = config

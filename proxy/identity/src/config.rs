@@ -2,13 +2,13 @@
 //! no session resumption (every connection proves its certificate afresh).
 
 use super::credentials::Credentials;
+use super::provider::provider;
 use super::trust::TrustBundle;
 use super::verify::{SpiffeClientVerifier, SpiffeServerVerifier};
 use rustls::client::Resumption;
-use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, VerifierBuilderError};
 use rustls::{ClientConfig, ServerConfig};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// ALPN for HTTP/2.
 pub const ALPN_H2: &[u8] = b"h2";
@@ -24,15 +24,6 @@ pub enum TlsConfigError {
     /// The client verifier could not be built from the bundle.
     #[error("{0}")]
     Verifier(#[from] VerifierBuilderError),
-}
-
-/// The crypto provider of every TLS config of the proxy (ring), chosen explicitly rather than
-/// through a process-wide default.
-pub fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
 }
 
 /// The inbound listener's config: the sidecar's certificate, a client certificate required

@@ -59,7 +59,7 @@ impl Credentials {
     ) -> Result<Self, CredentialError> {
         let chain = parse_certificates(chain_pem)?;
         let certified =
-            CertifiedKey::from_der(chain.clone(), key.clone_key(), &super::config::provider())
+            CertifiedKey::from_der(chain.clone(), key.clone_key(), &super::provider::provider())
                 .map_err(CredentialError::Key)?;
         certified.keys_match().map_err(CredentialError::Key)?;
         let leaf = &chain[0];

@@ -3,13 +3,7 @@
 //! (computed when `/metrics` is scraped).
 
 use super::reason::Reason;
-use super::state::Active;
-use arc_swap::ArcSwapOption;
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, IntCounterVec, Opts, Registry};
-use std::sync::Arc;
-use std::time::SystemTime;
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// Which side of a connection this sidecar was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,45 +82,5 @@ impl TlsMetrics {
         } else {
             self.renewals_error.inc();
         }
-    }
-}
-
-/// `convoy_identity_certificate_expiry_seconds`, read from the certificate in force at each
-/// scrape (absent while there is none).
-pub(super) struct ExpiryCollector {
-    gauge: Gauge,
-    active: Arc<ArcSwapOption<Active>>,
-}
-
-impl ExpiryCollector {
-    /// Registers the gauge of `active` in `registry`.
-    pub(super) fn register(registry: &Registry, active: Arc<ArcSwapOption<Active>>) {
-        let gauge = Gauge::new(
-            "convoy_identity_certificate_expiry_seconds",
-            "Seconds until this sidecar's certificate expires (negative once expired).",
-        )
-        .expect("static metric definition");
-        registry
-            .register(Box::new(ExpiryCollector { gauge, active }))
-            .expect("metric names are unique");
-    }
-}
-
-impl Collector for ExpiryCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.gauge.desc()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let Some(active) = self.active.load_full() else {
-            return Vec::new();
-        };
-        let not_after = active.credentials.not_after();
-        let seconds = match not_after.duration_since(SystemTime::now()) {
-            Ok(left) => left.as_secs_f64(),
-            Err(past) => -past.duration().as_secs_f64(),
-        };
-        self.gauge.set(seconds);
-        self.gauge.collect()
     }
 }

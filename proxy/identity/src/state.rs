@@ -4,11 +4,13 @@
 
 use super::config::{self, TlsConfigError};
 use super::credentials::Credentials;
-use super::metrics::{ExpiryCollector, TlsMetrics};
+use super::metrics::TlsMetrics;
 use super::trust::TrustBundle;
 use arc_swap::ArcSwapOption;
 use convoy_config::{ServiceName, SpiffeId, TrustDomain};
-use prometheus::Registry;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Gauge, Registry};
 use rustls::{ClientConfig, ServerConfig};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -202,5 +204,45 @@ impl Identity {
             not_before: active.as_ref().map(|a| rfc3339(a.credentials.not_before())),
             not_after: active.as_ref().map(|a| rfc3339(a.credentials.not_after())),
         }
+    }
+}
+
+/// `convoy_identity_certificate_expiry_seconds`, read from the certificate in force at each
+/// scrape (absent while there is none).
+struct ExpiryCollector {
+    gauge: Gauge,
+    active: Arc<ArcSwapOption<Active>>,
+}
+
+impl ExpiryCollector {
+    /// Registers the gauge of `active` in `registry`.
+    fn register(registry: &Registry, active: Arc<ArcSwapOption<Active>>) {
+        let gauge = Gauge::new(
+            "convoy_identity_certificate_expiry_seconds",
+            "Seconds until this sidecar's certificate expires (negative once expired).",
+        )
+        .expect("static metric definition");
+        registry
+            .register(Box::new(ExpiryCollector { gauge, active }))
+            .expect("metric names are unique");
+    }
+}
+
+impl Collector for ExpiryCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let Some(active) = self.active.load_full() else {
+            return Vec::new();
+        };
+        let not_after = active.credentials.not_after();
+        let seconds = match not_after.duration_since(SystemTime::now()) {
+            Ok(left) => left.as_secs_f64(),
+            Err(past) => -past.duration().as_secs_f64(),
+        };
+        self.gauge.set(seconds);
+        self.gauge.collect()
     }
 }

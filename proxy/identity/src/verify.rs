@@ -68,7 +68,7 @@ impl SpiffeClientVerifier {
     /// Verifies against `trust`.
     pub fn new(trust: &TrustBundle) -> Result<Self, VerifierBuilderError> {
         let inner =
-            WebPkiClientVerifier::builder_with_provider(trust.roots(), super::config::provider())
+            WebPkiClientVerifier::builder_with_provider(trust.roots(), super::provider::provider())
                 .build()?;
         Ok(SpiffeClientVerifier {
             inner,
@@ -140,7 +140,7 @@ impl SpiffeServerVerifier {
         SpiffeServerVerifier {
             roots: trust.roots(),
             trust_domain: trust.trust_domain().clone(),
-            algorithms: super::config::provider().signature_verification_algorithms,
+            algorithms: super::provider::provider().signature_verification_algorithms,
         }
     }
 

@@ -64,6 +64,19 @@ impl Consumer {
     }
 }
 
+/// How often JWKS files are checked for changes.
+pub const JWKS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The authentication state of a gateway, with its JWKS files watched while it is in use.
+pub fn start(gateway: &convoy_config::Gateway) -> Arc<GatewayAuth> {
+    let auth = Arc::new(GatewayAuth::new(gateway));
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Ends once the state is dropped (a new configuration built a new one).
+        drop(auth.spawn_reloader(JWKS_RELOAD_INTERVAL));
+    }
+    auth
+}
+
 /// The authentication state of one gateway: its API keys and JWT providers (with their keys).
 ///
 /// Built from the [`Gateway`] model; JWKS files are read at once (a missing or broken one is
