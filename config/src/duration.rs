@@ -62,6 +62,15 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// Serializes a duration the way it is written in YAML (`250ms`, `2s`), for the model's
+/// `Serialize` (`/config`, the control plane's views).
+pub(crate) fn serialize_duration<S: serde::Serializer>(
+    d: &Duration,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,13 +101,4 @@ mod tests {
             prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
     }
-}
-
-/// Serializes a duration the way it is written in YAML (`250ms`, `2s`), for the model's
-/// `Serialize` (`/config`, the control plane's views).
-pub(crate) fn serialize_duration<S: serde::Serializer>(
-    d: &Duration,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*d))
 }
