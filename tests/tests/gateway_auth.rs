@@ -1,6 +1,6 @@
 //! Gateway authentication end to end: a `convoy-proxy --gateway` in front of an echo `orders`
 //! service, with API keys and HS256 JWTs from a JWKS file (the algorithms and every refusal
-//! are unit-tested in `proxy/src/gateway/auth/tests.rs`); the 401s with their challenges, the
+//! are unit-tested in `proxy/gateway/src/auth/tests.rs`); the 401s with their challenges, the
 //! 403 of `allow`, the consumer header the service sees, JWKS rotation, and the
 //! `hash-api-key` helper.
 
