@@ -12,11 +12,12 @@ pub(crate) mod mtls_client;
 pub(crate) mod pki;
 
 use bytes::Bytes;
+use convoy_harness::pki::{spiffe_id, Leaf, TestCa, TRUST_DOMAIN};
 use convoy_tests::{within, ProxyBuilder};
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pki::{Leaf, Pki, TestCa, TRUST_DOMAIN};
+use pki::Pki;
 use rcgen::{CertificateSigningRequestParams, SanType};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -351,7 +352,7 @@ async fn certificate(
             return refusal(400, &format!("bad CSR: {e}"));
         }
     };
-    let expected = pki::spiffe_id(service);
+    let expected = spiffe_id(service);
     let asks: Vec<String> = csr
         .params
         .subject_alt_names
