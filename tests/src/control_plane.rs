@@ -12,7 +12,7 @@ use crate::client::{HttpClient, Proto};
 use crate::proxy::{Proxy, ProxyBuilder, START_TIMEOUT};
 use crate::STEP_TIMEOUT;
 use convoy_harness::prometheus::Samples;
-use convoy_harness::{binary, Child, ControlPlaneAddrs, Spawn, WaitError};
+use convoy_harness::{binary, Child, ControlPlaneAddrs, Spawn};
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -211,18 +211,11 @@ impl ControlPlane {
         let child = self.child.insert(child);
         let deadline = Instant::now() + START_TIMEOUT;
         let bound = child.wait_bound::<ControlPlaneAddrs>(START_TIMEOUT).await;
-        let addrs = self.or_fail(bound);
-        (self.api, self.admin) = (addrs.listen, addrs.admin);
+        let addrs = child.or_fail(bound);
         let left = deadline.saturating_duration_since(Instant::now());
-        let ready = match self.child.as_mut() {
-            Some(child) => child.wait_ready(addrs.admin, left).await,
-            None => unreachable!("just started"),
-        };
-        self.or_fail(ready);
-    }
-
-    fn or_fail<T>(&self, result: Result<T, WaitError>) -> T {
-        result.unwrap_or_else(|e| self.fail(&e.to_string()))
+        let ready = child.wait_ready(addrs.admin, left).await;
+        child.or_fail(ready);
+        (self.api, self.admin) = (addrs.listen, addrs.admin);
     }
 
     fn fail(&self, what: &str) -> ! {

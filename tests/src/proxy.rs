@@ -3,7 +3,7 @@
 
 use crate::client::{HttpClient, Proto};
 use convoy_harness::prometheus::Samples;
-use convoy_harness::{binary, Child, ProxyAddrs, Spawn, WaitError};
+use convoy_harness::{binary, Child, ProxyAddrs, Spawn};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::process::ExitStatus;
@@ -137,7 +137,7 @@ impl Proxy {
     async fn wait_bound(&mut self) {
         let left = (self.started + START_TIMEOUT).saturating_duration_since(Instant::now());
         let waited = self.child.wait_bound(left).await;
-        self.addrs = Some(self.or_fail(waited));
+        self.addrs = Some(self.child.or_fail(waited));
     }
 
     /// Reads the bound addresses again: a proxy run by a control plane adds TCP service
@@ -145,8 +145,8 @@ impl Proxy {
     pub fn reload_addrs(&mut self) {
         match self.child.read_bound() {
             Ok(Some(addrs)) => self.addrs = Some(addrs),
-            Ok(None) => self.fail("the bound-addrs file is gone"),
-            Err(e) => self.fail(&e.to_string()),
+            Ok(None) => self.child.fail("the bound-addrs file is gone"),
+            Err(e) => self.child.fail(&e.to_string()),
         }
     }
 
@@ -159,15 +159,7 @@ impl Proxy {
         let admin = self.admin();
         let left = deadline.saturating_duration_since(Instant::now());
         let waited = self.child.wait_ready(admin, left).await;
-        self.or_fail(waited);
-    }
-
-    fn or_fail<T>(&self, result: Result<T, WaitError>) -> T {
-        result.unwrap_or_else(|e| self.fail(&e.to_string()))
-    }
-
-    fn fail(&self, what: &str) -> ! {
-        panic!("{what}\n--- convoy-proxy log ---\n{}", self.log());
+        self.child.or_fail(waited);
     }
 
     /// The bound addresses.
@@ -274,7 +266,7 @@ impl Proxy {
     /// Waits up to `limit` for the process to exit; panics with the log if it does not.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let waited = self.child.wait_exit(limit).await;
-        self.or_fail(waited)
+        self.child.or_fail(waited)
     }
 }
 

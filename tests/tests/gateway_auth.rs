@@ -133,16 +133,12 @@ gateways:
         .expect("spawn convoy-proxy --gateway");
         let limit = Duration::from_secs(10);
         let started = Instant::now();
-        let addrs: ProxyAddrs = match child.wait_bound(limit).await {
-            Ok(addrs) => addrs,
-            Err(e) => panic!("the gateway was not ready in time: {e}\n{}", child.log()),
-        };
+        let bound = child.wait_bound::<ProxyAddrs>(limit).await;
+        let addrs = child.or_fail(bound);
         let ready = child
             .wait_ready(addrs.admin, limit.saturating_sub(started.elapsed()))
             .await;
-        if let Err(e) = ready {
-            panic!("the gateway was not ready in time: {e}\n{}", child.log());
-        }
+        child.or_fail(ready);
         Gateway {
             child,
             dir,

@@ -61,12 +61,18 @@ pub fn require(name: &str) -> PathBuf {
             crate::stale::warn_once(&path, name);
             path
         }
-        Err(missing) => panic!(
-            "{}: build the binaries first with `cargo test --workspace` (which builds them \
-             for the proxy's and the control plane's integration tests) or \
-             `cargo build -p convoy-proxy -p convoy-control-plane --bins`",
-            missing
-        ),
+        Err(missing) => {
+            let release = if dir.ends_with("release") {
+                " --release"
+            } else {
+                ""
+            };
+            panic!(
+                "{missing}: build the binaries first with `cargo test{release} --workspace` \
+                 (which builds them for the proxy's and the control plane's integration tests) \
+                 or `cargo build{release} -p convoy-proxy -p convoy-control-plane --bins`"
+            )
+        }
     }
 }
 

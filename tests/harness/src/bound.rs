@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::child::{poll, Child, POLL_INTERVAL};
+use crate::child::{wait_until, Child, POLL_INTERVAL};
 use crate::error::WaitError;
 
 /// The listeners of `convoy-proxy`.
@@ -59,7 +59,7 @@ pub async fn wait<T: DeserializeOwned>(
     limit: Duration,
 ) -> Result<T, WaitError> {
     let what = format!("the bound addresses in {}", file.display());
-    poll(
+    wait_until(
         &what,
         watched,
         limit,

@@ -67,6 +67,16 @@ impl Child {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Panics with `what` and its whole log (for tests).
+    pub fn fail(&self, what: &str) -> ! {
+        panic!("{what}\n--- {} log ---\n{}", self.label, self.log());
+    }
+
+    /// The value of `result`, or a panic with its error and this child's whole log (for tests).
+    pub fn or_fail<T>(&self, result: Result<T, WaitError>) -> T {
+        result.unwrap_or_else(|e| self.fail(&e.to_string()))
+    }
+
     /// Its exit status, if it has exited.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.process.try_wait().ok().flatten()
@@ -187,9 +197,10 @@ impl Drop for Child {
     }
 }
 
-/// Polls `check` and then `ready` every `interval` until `ready` gives a value, up to `limit`;
-/// `what` and the last reason `ready` gave name the wait in the timeout error.
-pub(crate) async fn poll<T>(
+/// Tries `ready` every `interval` until it gives a value, for up to `limit`, failing early
+/// when one of `watched` exits; `what` and the last reason `ready` gave name the wait in the
+/// timeout error.
+pub async fn wait_until<T>(
     what: &str,
     watched: &mut [&mut Child],
     limit: Duration,
@@ -216,5 +227,5 @@ pub(crate) async fn poll<T>(
     }
 }
 
-/// The default interval of [`poll`].
+/// The default interval of [`wait_until`].
 pub(crate) const POLL_INTERVAL: Duration = POLL;

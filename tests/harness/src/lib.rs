@@ -37,7 +37,7 @@ mod stale;
 pub mod tls;
 
 pub use bound::{wait as wait_bound, ControlPlaneAddrs, ProxyAddrs};
-pub use child::Child;
+pub use child::{wait_until, Child};
 pub use error::WaitError;
 pub use probe::Probe;
 pub use run::{run_until_exit, Exited};

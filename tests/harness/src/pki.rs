@@ -164,6 +164,11 @@ pub fn dns_san(name: &str) -> SanType {
     SanType::DnsName(name.try_into().expect("an IA5 string"))
 }
 
+/// An IP address SAN.
+pub fn ip_san(ip: std::net::IpAddr) -> SanType {
+    SanType::IpAddress(ip)
+}
+
 /// A certificate and its key, in memory and as PEM files (`cert.pem`, `key.pem`) in a
 /// temporary directory of their own.
 pub struct KeyAndCert {

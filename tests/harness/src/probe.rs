@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::child::{poll, Child, POLL_INTERVAL};
+use crate::child::{wait_until, Child, POLL_INTERVAL};
 use crate::error::WaitError;
 
 /// How long one try may take.
@@ -102,7 +102,7 @@ impl Probe {
         limit: Duration,
     ) -> Result<(), WaitError> {
         let what = format!("GET {} (Host: {}) answering 200", self.url(), self.host);
-        poll(&what, watched, limit, self.interval, async || {
+        wait_until(&what, watched, limit, self.interval, async || {
             match self.status().await {
                 Ok(200) => Ok(()),
                 Ok(status) => Err(format!("answered {status}")),

@@ -17,12 +17,12 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 #[derive(Debug, thiserror::Error)]
 pub enum RootsError {
     /// It cannot be read as PEM certificates.
-    #[error("reading the CA file {}: {source}", path.display())]
+    #[error("reading the mesh CA {}: {error}", path.display())]
     Read {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        source: rustls_pki_types::pem::Error,
+        error: rustls_pki_types::pem::Error,
     },
     /// It holds no certificate rustls can use as an anchor.
     #[error("{} holds no usable certificate", .0.display())]
@@ -33,9 +33,9 @@ pub enum RootsError {
 pub fn roots(ca_file: &Path) -> Result<RootCertStore, RootsError> {
     let certificates = CertificateDer::pem_file_iter(ca_file)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|source| RootsError::Read {
+        .map_err(|error| RootsError::Read {
             path: ca_file.to_path_buf(),
-            source,
+            error,
         })?;
     let mut roots = RootCertStore::empty();
     let (added, _unusable) = roots.add_parsable_certificates(certificates);

@@ -1,9 +1,9 @@
 //! The fake control plane's PKI, made with the harness's test CA: its mesh CA, the API's
 //! server certificate, and the CA file and join token file sidecars are given.
 
-use convoy_harness::pki::{dns_san, Leaf, TestCa, TRUST_DOMAIN};
+use convoy_harness::pki::{dns_san, ip_san, Leaf, TestCa, TRUST_DOMAIN};
 use convoy_harness::tls::provider;
-use rcgen::{ExtendedKeyUsagePurpose, SanType};
+use rcgen::ExtendedKeyUsagePurpose;
 use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ impl Pki {
             .named("control plane")
             .sans(vec![
                 dns_san("localhost"),
-                SanType::IpAddress("127.0.0.1".parse().expect("an IP")),
+                ip_san("127.0.0.1".parse().expect("an IP")),
             ])
             .usages(vec![ExtendedKeyUsagePurpose::ServerAuth]);
         let server_cert = ca.issue(&api);
