@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::child::{wait_until, Child, POLL_INTERVAL};
+use crate::child::Child;
 use crate::error::WaitError;
+use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// The listeners of `convoy-proxy`.
 #[derive(Debug, Clone, Deserialize)]

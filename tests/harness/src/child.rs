@@ -4,14 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use crate::error::WaitError;
-
-/// How often waits poll a child.
-const POLL: Duration = Duration::from_millis(10);
+use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// A child started by [`crate::Spawn::start`].
 #[derive(Debug)]
@@ -113,20 +111,11 @@ impl Child {
 
     /// Waits up to `limit` for it to exit; its exit status.
     pub async fn wait_exit(&mut self, limit: Duration) -> Result<ExitStatus, WaitError> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.exit_status() {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                return Err(WaitError::TimedOut {
-                    what: format!("{} to exit", self.label),
-                    waited: limit,
-                    last: "still running".to_owned(),
-                });
-            }
-            tokio::time::sleep(POLL * 2).await;
-        }
+        let what = format!("{} to exit", self.label);
+        wait_until(&what, &mut [], limit, POLL_INTERVAL * 2, async || {
+            self.exit_status().ok_or_else(|| "still running".to_owned())
+        })
+        .await
     }
 
     /// Kills it (SIGKILL: no goodbye) on purpose and reaps it.
@@ -196,36 +185,3 @@ impl Drop for Child {
         }
     }
 }
-
-/// Tries `ready` every `interval` until it gives a value, for up to `limit`, failing early
-/// when one of `watched` exits; `what` and the last reason `ready` gave name the wait in the
-/// timeout error.
-pub async fn wait_until<T>(
-    what: &str,
-    watched: &mut [&mut Child],
-    limit: Duration,
-    interval: Duration,
-    mut ready: impl AsyncFnMut() -> Result<T, String>,
-) -> Result<T, WaitError> {
-    let deadline = Instant::now() + limit;
-    loop {
-        for child in watched.iter_mut() {
-            child.check()?;
-        }
-        let last = match ready().await {
-            Ok(value) => return Ok(value),
-            Err(last) => last,
-        };
-        if Instant::now() > deadline {
-            return Err(WaitError::TimedOut {
-                what: what.to_owned(),
-                waited: limit,
-                last,
-            });
-        }
-        tokio::time::sleep(interval).await;
-    }
-}
-
-/// The default interval of [`wait_until`].
-pub(crate) const POLL_INTERVAL: Duration = POLL;

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::child::{wait_until, Child, POLL_INTERVAL};
+use crate::child::Child;
 use crate::error::WaitError;
+use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// How long one try may take.
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
