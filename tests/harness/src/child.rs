@@ -48,11 +48,6 @@ impl Child {
         self.process.id()
     }
 
-    /// Its log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// Everything it wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -76,7 +71,7 @@ impl Child {
     }
 
     /// Its exit status, if it has exited.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+    fn exit_status(&mut self) -> Option<ExitStatus> {
         self.process.try_wait().ok().flatten()
     }
 

@@ -24,7 +24,6 @@ pub fn spiffe_id(service: &str) -> String {
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
-    der: CertificateDer<'static>,
 }
 
 impl TestCa {
@@ -41,7 +40,6 @@ impl TestCa {
         let cert = params.self_signed(&key).expect("a CA certificate");
         TestCa {
             pem: cert.pem(),
-            der: cert.der().clone(),
             issuer: Issuer::new(params, key),
         }
     }
@@ -49,11 +47,6 @@ impl TestCa {
     /// Its certificate, PEM.
     pub fn pem(&self) -> &str {
         &self.pem
-    }
-
-    /// Its certificate, DER.
-    pub fn der(&self) -> &CertificateDer<'static> {
-        &self.der
     }
 
     /// Signs `leaf` for `public_key`; the certificate, PEM.
@@ -76,15 +69,15 @@ impl TestCa {
 #[derive(Debug, Clone)]
 pub struct Leaf {
     /// Subject CN.
-    pub common_name: String,
+    common_name: String,
     /// Subject alternative names.
-    pub sans: Vec<SanType>,
+    sans: Vec<SanType>,
     /// Extended key usages.
-    pub usages: Vec<ExtendedKeyUsagePurpose>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
     /// Start of validity.
-    pub not_before: SystemTime,
+    not_before: SystemTime,
     /// End of validity.
-    pub not_after: SystemTime,
+    not_after: SystemTime,
 }
 
 impl Leaf {
@@ -236,7 +229,9 @@ mod tests {
             leaf.cert_pem
         );
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
+        roots
+            .add(rustls_pki_types::pem::PemObject::from_pem_slice(ca.pem().as_bytes()).unwrap())
+            .unwrap();
         let chain = leaf.chain();
         let parsed = rustls::server::ParsedCertificate::try_from(&chain[0]).unwrap();
         rustls::client::verify_server_cert_signed_by_trust_anchor(

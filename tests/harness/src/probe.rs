@@ -1,5 +1,5 @@
-//! Waiting until a child answers over plain HTTP/1.1: `/ready` and `/live` on an admin
-//! listener, an app's health check, or a request through a whole chain of proxies.
+//! Waiting until a child answers over plain HTTP/1.1: `/ready` on an admin listener, an app's
+//! health check, or a request through a whole chain of proxies.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,13 +35,8 @@ impl Probe {
     }
 
     /// `GET /ready` on the admin listener `admin`.
-    pub fn ready(admin: SocketAddr) -> Probe {
+    pub(crate) fn ready(admin: SocketAddr) -> Probe {
         Probe::get(admin, "/ready")
-    }
-
-    /// `GET /live` on the admin listener `admin`.
-    pub fn live(admin: SocketAddr) -> Probe {
-        Probe::get(admin, "/live")
     }
 
     /// With `Host: host` instead (the service a sidecar routes to).
@@ -63,7 +58,7 @@ impl Probe {
 
     /// One try: the status line of the answer (`HTTP/1.1 200 OK`), read to the end of the
     /// connection (`connection: close`) within 2 s.
-    pub async fn status_line(&self) -> std::io::Result<String> {
+    async fn status_line(&self) -> std::io::Result<String> {
         let exchange = async {
             let mut stream = TcpStream::connect(self.addr).await?;
             let request = format!(
@@ -82,7 +77,7 @@ impl Probe {
     }
 
     /// One try: the status code of the answer.
-    pub async fn status(&self) -> std::io::Result<u16> {
+    async fn status(&self) -> std::io::Result<u16> {
         let line = self.status_line().await?;
         line.split_whitespace()
             .nth(1)
@@ -143,7 +138,7 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("answered 503"), "{err}");
         let ok = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
-        Probe::live(ok)
+        Probe::get(ok, "/live")
             .wait_ok(&mut [], Duration::from_secs(1))
             .await
             .unwrap();
