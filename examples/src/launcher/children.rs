@@ -5,7 +5,6 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use convoy_harness::{Child, Spawn, WaitError};
 
 /// How long to wait for a killed child to be reaped.
@@ -47,8 +46,7 @@ impl Children {
         if mode == Log::Append {
             spawn = spawn.append_log(&format!("--- convoy-demo: {label} restarted ---"));
         }
-        let child = spawn.start().with_context(|| format!("starting {label}"))?;
-        self.running.push(child);
+        self.running.push(spawn.start()?);
         Ok(())
     }
 

@@ -98,7 +98,7 @@ impl Spawn {
             None => File::create(&self.log),
             Some(_) => File::options().create(true).append(true).open(&self.log),
         }
-        .map_err(|e| context(e, &format!("open {}", self.log.display())))?;
+        .map_err(|e| context(e, &format!("opening {}", self.log.display())))?;
         if let Some(header) = &self.log_header {
             writeln!(log, "{header}")?;
         }
@@ -108,7 +108,7 @@ impl Spawn {
         self.command.stdout(log.try_clone()?).stderr(log);
         let process = self.command.spawn().map_err(|e| {
             let program = self.command.get_program().to_string_lossy().into_owned();
-            context(e, &format!("start {}: {program}", self.label))
+            context(e, &format!("starting {}: {program}", self.label))
         })?;
         Ok(Child::new(self.label, process, self.log, self.bound_addrs))
     }
