@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use convoy_harness::pki::{dns_san, KeyAndCert, Leaf, TestCa};
-use rcgen::ExtendedKeyUsagePurpose;
+use convoy_harness::pki::{dns_san, ExtendedKeyUsagePurpose, KeyAndCert, Leaf, TestCa};
 
 use super::CompareError;
 

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType,
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PublicKeyData,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
+
+/// The rcgen types in this module's API, so callers need no rcgen of their own.
+pub use rcgen::{ExtendedKeyUsagePurpose, SanType};
 
 /// The trust domain of the test mesh (a fake control plane's).
 pub const TRUST_DOMAIN: &str = "test.convoy";

@@ -1,9 +1,8 @@
 //! The fake control plane's PKI, made with the harness's test CA: its mesh CA, the API's
 //! server certificate, and the CA file and join token file sidecars are given.
 
-use convoy_harness::pki::{dns_san, ip_san, Leaf, TestCa, TRUST_DOMAIN};
+use convoy_harness::pki::{dns_san, ip_san, ExtendedKeyUsagePurpose, Leaf, TestCa, TRUST_DOMAIN};
 use convoy_harness::tls::provider;
-use rcgen::ExtendedKeyUsagePurpose;
 use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
