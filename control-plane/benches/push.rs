@@ -19,10 +19,11 @@ use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use convoy_harness::{binary, tls, Child, ControlPlaneAddrs, Spawn};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -78,19 +79,6 @@ fn args() -> Args {
     a
 }
 
-fn binary() -> PathBuf {
-    // target/release/deps/push-… → target/release/convoy-control-plane
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("convoy-control-plane");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release -p convoy-control-plane` first",
-        bin.display()
-    );
-    bin
-}
-
 /// The API of a control plane under test: its address, TLS verified against its `ca.pem`, and
 /// its mesh-wide join token.
 #[derive(Clone)]
@@ -102,24 +90,12 @@ struct Target {
 
 impl Target {
     fn new(addr: SocketAddr, ca_dir: &Path) -> Target {
-        use rustls_pki_types::pem::PemObject;
-        let pem = std::fs::read(ca_dir.join("ca.pem")).expect("the control plane's ca.pem");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let roots = tls::roots(&ca_dir.join("ca.pem")).expect("the control plane's ca.pem");
+        let config = tls::client_config(roots, &[b"h2", b"http/1.1"]);
         let token = std::fs::read_to_string(ca_dir.join("join-token")).expect("the join token");
         Target {
             addr,
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            tls: tokio_rustls::TlsConnector::from(config),
             token: token.trim().into(),
         }
     }
@@ -141,13 +117,6 @@ struct ControlPlane {
     config: PathBuf,
 }
 
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn mesh_yaml(services: usize, attempts: u32) -> String {
     let mut y = String::from("services:\n");
     for s in 0..services {
@@ -163,39 +132,26 @@ async fn start(services: usize) -> ControlPlane {
     let config = dir.path().join("mesh");
     std::fs::create_dir(&config).unwrap();
     std::fs::write(config.join("mesh.yaml"), mesh_yaml(services, 2)).unwrap();
-    let addrs = dir.path().join("addrs.json");
-    let child = Command::new(binary())
-        .args(["serve", "--config-dir"])
-        .arg(&config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--bound-addrs-file",
-        ])
-        .arg(&addrs)
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .env("RUST_LOG", "warn")
-        .stdout(
-            std::fs::File::create(std::env::temp_dir().join("convoy-push-bench-cp.log"))
-                .map(Stdio::from)
-                .unwrap_or(Stdio::null()),
-        )
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the control plane");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr: SocketAddr = loop {
-        if let Ok(text) = std::fs::read_to_string(&addrs) {
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            if let Some(a) = v["listen"].as_str().or(v["sidecars"].as_str()) {
-                break a.parse().unwrap();
-            }
-        }
-        assert!(Instant::now() < deadline, "the control plane did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut child = Spawn::new(
+        "convoy-control-plane",
+        binary::require(binary::CONTROL_PLANE),
+        std::env::temp_dir().join("convoy-push-bench-cp.log"),
+    )
+    .args(["serve", "--config-dir"])
+    .arg(&config)
+    .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+    .bound_addrs_file(dir.path().join("addrs.json"))
+    .arg("--ca-dir")
+    .arg(dir.path().join("ca"))
+    .env("RUST_LOG", "warn")
+    .start()
+    .expect("start the control plane");
+    let addr = match child
+        .wait_bound::<ControlPlaneAddrs>(Duration::from_secs(20))
+        .await
+    {
+        Ok(addrs) => addrs.listen,
+        Err(e) => panic!("the control plane did not start: {e}"),
     };
     ControlPlane {
         child,
@@ -403,7 +359,7 @@ async fn latency(n: usize, rounds: usize, decode: bool) {
         settle(&cp.addr, &watchers).await;
     }
     samples.sort();
-    let (rss, hwm) = rss_kib(cp.child.id());
+    let (rss, hwm) = rss_kib(cp.child.pid());
     println!(
         "{n:>5} watchers, {rounds} writes: write→ACK p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms; control plane RSS {} KiB (peak {} KiB)",
         percentile(&samples, 50.0).as_secs_f64() * 1e3,
@@ -431,11 +387,11 @@ async fn memory(services: usize, sidecars: usize) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     settle(&cp.addr, &watchers).await;
-    let (rss, hwm) = rss_kib(cp.child.id());
+    let (rss, hwm) = rss_kib(cp.child.pid());
     println!("{services} services, {sidecars} sidecars connected: control plane RSS {rss} KiB (peak {hwm} KiB)");
     write_config(&cp.config, services, 3);
     settle(&cp.addr, &watchers).await;
-    let (rss, hwm) = rss_kib(cp.child.id());
+    let (rss, hwm) = rss_kib(cp.child.pid());
     println!("  after one more push to all: RSS {rss} KiB (peak {hwm} KiB)");
 }
 

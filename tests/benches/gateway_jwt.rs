@@ -23,7 +23,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{open_loop, percentile, Args};
-use convoy_tests::config::free_port;
+use convoy_harness::ports::free_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto, Proxy};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};

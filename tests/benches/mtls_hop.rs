@@ -28,11 +28,11 @@ mod common;
 mod fake_control_plane;
 
 use common::{open_loop, percentile, Args};
-use convoy_tests::config::closed_port;
+use convoy_harness::pki::{spiffe_id, Leaf};
+use convoy_harness::ports::closed_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{proxy_to_meshed, ConfigYaml, HttpClient, Proto, Proxy};
 use fake_control_plane::mtls_client::MtlsClient;
-use fake_control_plane::pki::{spiffe_id, Leaf};
 use fake_control_plane::FakeControlPlane;
 use serde_json::json;
 use std::net::SocketAddr;

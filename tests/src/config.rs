@@ -110,30 +110,3 @@ pub fn endpoints(addrs: &[SocketAddr]) -> String {
     let quoted: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
     format!("endpoints: [{}]", quoted.join(", "))
 }
-
-/// A port on `127.0.0.1` that was free a moment ago, for a listener the test has a proxy bind
-/// (clients such as curl then reach it as `localhost`).
-pub fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-    listener.local_addr().expect("a bound address")
-}
-
-/// An address on loopback where nothing listens (a dead endpoint or app): a port just bound
-/// and released, on a random
-/// loopback address other than `127.0.0.1` (Linux answers on all of 127/8), so that no other
-/// test's listener on `127.0.0.1:0` can take the port before it is used (a test's "dead
-/// endpoint" would then answer); on `127.0.0.1` where only that address exists.
-pub fn closed_port() -> SocketAddr {
-    use rand::Rng as _;
-    let mut rng = rand::rng();
-    let private = std::net::Ipv4Addr::new(
-        127,
-        rng.random_range(1..=254),
-        rng.random_range(0..=255),
-        rng.random_range(1..=254),
-    );
-    let listener = std::net::TcpListener::bind((private, 0))
-        .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind a probe port");
-    listener.local_addr().expect("a bound address")
-}

@@ -11,13 +11,13 @@ pub use api::ApiClient;
 use crate::client::{HttpClient, Proto};
 use crate::proxy::{Proxy, ProxyBuilder, START_TIMEOUT};
 use crate::STEP_TIMEOUT;
+use convoy_harness::prometheus::Samples;
+use convoy_harness::{binary, Child, ControlPlaneAddrs, Spawn};
 use serde::Deserialize;
 use std::ffi::OsString;
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -137,6 +137,7 @@ impl History {
 /// panicking, its log is printed first.
 #[derive(Debug)]
 pub struct ControlPlane {
+    /// Declared before the directory its log is in: dropped (and its log printed) first.
     child: Option<Child>,
     api: SocketAddr,
     admin: SocketAddr,
@@ -187,83 +188,34 @@ impl ControlPlane {
 
     /// Starts the process with the sidecar API on `listen` and waits until it is ready.
     async fn spawn_and_wait(&mut self, listen: SocketAddr) {
-        let addrs_file = self.scratch.path().join("bound-addrs.json");
-        let _ = std::fs::remove_file(&addrs_file);
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open the log file");
-        let _ = writeln!(log, "--- convoy-control-plane serve --listen {listen} ---");
-        let mut command = Command::new(crate::binary::control_plane());
-        command
-            .arg("serve")
-            .arg("--config-dir")
-            .arg(self.mesh.path())
-            .arg("--listen")
-            .arg(listen.to_string())
-            .args(["--admin-addr", "127.0.0.1:0"])
-            .arg("--bound-addrs-file")
-            .arg(&addrs_file)
-            .arg("--ca-dir")
-            .arg(&self.ca_dir)
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log file handle"))
-            .stderr(log);
-        crate::proxy::scrub_env(&mut command);
-        self.child = Some(command.spawn().expect("spawn convoy-control-plane"));
-
+        let child = Spawn::new(
+            "convoy-control-plane",
+            binary::require(binary::CONTROL_PLANE),
+            &self.log_path,
+        )
+        .append_log(&format!(
+            "--- convoy-control-plane serve --listen {listen} ---"
+        ))
+        .arg("serve")
+        .arg("--config-dir")
+        .arg(self.mesh.path())
+        .arg("--listen")
+        .arg(listen.to_string())
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .bound_addrs_file(self.scratch.path().join("bound-addrs.json"))
+        .arg("--ca-dir")
+        .arg(&self.ca_dir)
+        .args(&self.extra)
+        .start()
+        .expect("spawn convoy-control-plane");
+        let child = self.child.insert(child);
         let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            self.fail_if_exited("while starting");
-            if let Ok(text) = std::fs::read_to_string(&addrs_file) {
-                let addrs: serde_json::Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| self.fail(&format!("bad bound-addrs file {text:?}: {e}")));
-                let addr = |key: &str| -> SocketAddr {
-                    addrs[key]
-                        .as_str()
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or_else(|| self.fail(&format!("no `{key}` in {text}")))
-                };
-                let (api, admin) = (addr("listen"), addr("admin"));
-                (self.api, self.admin) = (api, admin);
-                break;
-            }
-            if Instant::now() > deadline {
-                self.fail("no bound-addrs file within the start timeout");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        loop {
-            self.fail_if_exited("while waiting for /ready");
-            let client = HttpClient::new(Proto::Http1, self.admin);
-            let request = client
-                .request("control-plane", "/ready")
-                .body(crate::client::empty())
-                .expect("a valid request");
-            if client
-                .try_send(request)
-                .await
-                .is_ok_and(|r| r.status == 200)
-            {
-                return;
-            }
-            if Instant::now() > deadline {
-                self.fail("/ready did not answer 200 within the start timeout");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn fail_if_exited(&mut self, when: &str) {
-        let exited = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
-        if let Some(status) = exited {
-            self.fail(&format!("convoy-control-plane exited {when}: {status}"));
-        }
+        let bound = child.wait_bound::<ControlPlaneAddrs>(START_TIMEOUT).await;
+        let addrs = child.or_fail(bound);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ready = child.wait_ready(addrs.admin, left).await;
+        child.or_fail(ready);
+        (self.api, self.admin) = (addrs.listen, addrs.admin);
     }
 
     fn fail(&self, what: &str) -> ! {
@@ -383,20 +335,15 @@ impl ControlPlane {
     /// Runs a client command of the binary (`status`, `history`, `rollback VERSION`) with
     /// `--url` and `--ca-file` of this control plane; waits for it up to [`STEP_TIMEOUT`].
     pub async fn cli(&self, args: &[&str]) -> Output {
-        let mut command = tokio::process::Command::new(crate::binary::control_plane());
+        let mut command = convoy_harness::command(binary::require(binary::CONTROL_PLANE));
         command
             .args(args)
             .arg("--url")
             .arg(self.url())
             .arg("--ca-file")
-            .arg(self.ca_file())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CONVOY_") {
-                command.env_remove(key);
-            }
-        }
+            .arg(self.ca_file());
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
         let what = format!("convoy-control-plane {}", args.join(" "));
         crate::within(STEP_TIMEOUT, &what, command.output())
             .await
@@ -404,12 +351,13 @@ impl ControlPlane {
     }
 
     /// The admin `/metrics`, parsed.
-    pub async fn metric_samples(&self) -> crate::metrics::Samples {
+    pub async fn metric_samples(&self) -> Samples {
         let reply = HttpClient::new(Proto::Http1, self.admin)
             .get("control-plane", "/metrics")
             .await;
         assert_eq!(reply.status, 200, "/metrics: {reply:?}");
-        crate::metrics::Samples::parse(&reply.text())
+        let text = reply.text();
+        Samples::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
     }
 
     /// Polls the status until `done` holds (up to [`STEP_TIMEOUT`]) and returns it; panics
@@ -464,9 +412,8 @@ impl ControlPlane {
 
     /// Kills the process (SIGKILL: no goodbye to the sidecars) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = &mut self.child {
+            child.kill();
         }
     }
 
@@ -477,18 +424,5 @@ impl ControlPlane {
         self.kill();
         let listen = self.api;
         self.spawn_and_wait(listen).await;
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- convoy-control-plane log ({}) ---\n{}--- end of log ---",
-                self.log_path.display(),
-                self.log()
-            );
-        }
     }
 }

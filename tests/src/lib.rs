@@ -5,6 +5,10 @@
 //! `--bound-addrs-file`. A [`Proxy`] or [`ControlPlane`] kills its process when dropped, also
 //! when a test panics (and then prints the process's log, so a failure shows what it said).
 //!
+//! The processes are run through `convoy-harness` (find the binary, spawn, wait for `/ready`,
+//! log on failure, kill on drop), which the demo launcher and the benches use too; so are the
+//! free and closed loopback ports, the test CA and the Prometheus text parser.
+//!
 //! # Running
 //!
 //! The tests run the binaries in `target/<profile>/` (`convoy-proxy`, `convoy-control-plane`);
@@ -39,16 +43,14 @@
 //!   socket); [`requests`]: the usual requests to `orders` and gRPC calls to `greeter`.
 //! - [`compose`]: the compose demo (`examples/compose/`) under a project name of its own:
 //!   find Docker, build the images from this profile's binaries, up, exec, `down -v` on drop.
-//! - [`data`] (seeded bytes and checksums), [`metrics`] (Prometheus text), [`tools`].
+//! - [`data`] (seeded bytes and checksums), [`tools`].
 
-pub mod binary;
 pub mod client;
 pub mod compose;
 pub mod config;
 pub mod conn;
 pub mod control_plane;
 pub mod data;
-pub mod metrics;
 pub mod proxy;
 pub mod raw;
 pub mod relay;

@@ -2,35 +2,16 @@
 //! its addresses, logs and metrics, signal it, and never leave it running.
 
 use crate::client::{HttpClient, Proto};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use convoy_harness::prometheus::Samples;
+use convoy_harness::{binary, Child, ProxyAddrs, Spawn};
 use std::ffi::OsString;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// How long a proxy may take to bind and report ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What `--bound-addrs-file` reports.
-#[derive(Debug, Clone, Deserialize)]
-pub struct BoundAddrs {
-    /// The outbound listener (`None` for a gateway).
-    pub outbound: Option<SocketAddr>,
-    /// The inbound listener (`None` for a gateway).
-    pub inbound: Option<SocketAddr>,
-    /// The admin listener.
-    pub admin: SocketAddr,
-    /// TCP service listeners, by service name.
-    #[serde(default)]
-    pub tcp: BTreeMap<String, SocketAddr>,
-    /// Gateway listeners (`--gateway`), in the order configured.
-    #[serde(default)]
-    pub gateway: Vec<SocketAddr>,
-}
 
 /// Options for starting a proxy; see [`Proxy::builder`] and [`Proxy::with_control_plane`].
 #[derive(Debug)]
@@ -79,46 +60,27 @@ impl ProxyBuilder {
 
     fn spawn(self) -> Proxy {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let addrs_file = dir.path().join("bound-addrs.json");
-        let log_path = dir.path().join("proxy.log");
-        let log = File::create(&log_path).expect("create the log file");
-        let mut command = Command::new(crate::binary::proxy());
+        let mut spawn = Spawn::new(
+            "convoy-proxy",
+            binary::require(binary::PROXY),
+            dir.path().join("proxy.log"),
+        );
         if let Some(yaml) = &self.yaml {
             let config = dir.path().join("convoy.yaml");
             std::fs::write(&config, yaml).expect("write the config file");
-            command.arg("--config").arg(&config);
+            spawn = spawn.arg("--config").arg(&config);
         }
-        command
-            .arg("--bound-addrs-file")
-            .arg(&addrs_file)
+        let child = spawn
+            .bound_addrs_file(dir.path().join("bound-addrs.json"))
             .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log file handle"))
-            .stderr(log);
-        scrub_env(&mut command);
-        let child = command.spawn().expect("spawn convoy-proxy");
+            .start()
+            .expect("spawn convoy-proxy");
         Proxy {
-            child: Some(child),
+            child,
             addrs: None,
-            addrs_file,
-            log_path,
             _dir: dir,
             started: Instant::now(),
         }
-    }
-}
-
-/// Keeps the child's environment predictable: no `CONVOY_*` overrides from the developer's shell,
-/// `info` logs unless `RUST_LOG` asks for more, and no colour codes in the log file.
-pub(crate) fn scrub_env(command: &mut Command) {
-    command.env("NO_COLOR", "1");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CONVOY_") {
-            command.env_remove(key);
-        }
-    }
-    if std::env::var_os("RUST_LOG").is_none() {
-        command.env("RUST_LOG", "info");
     }
 }
 
@@ -126,10 +88,9 @@ pub(crate) fn scrub_env(command: &mut Command) {
 /// alive) and reaps it; when the test is panicking, the proxy's log is printed first.
 #[derive(Debug)]
 pub struct Proxy {
-    child: Option<Child>,
-    addrs: Option<BoundAddrs>,
-    addrs_file: PathBuf,
-    log_path: PathBuf,
+    /// Declared before the directory its log is in: dropped (and its log printed) first.
+    child: Child,
+    addrs: Option<ProxyAddrs>,
     _dir: TempDir,
     started: Instant,
 }
@@ -174,38 +135,18 @@ impl Proxy {
 
     /// Waits until the proxy reported its bound addresses.
     async fn wait_bound(&mut self) {
-        let deadline = self.started + START_TIMEOUT;
-        loop {
-            self.fail_if_exited("while starting");
-            if self.read_addrs() {
-                return;
-            }
-            if Instant::now() > deadline {
-                self.fail("no bound-addrs file within the start timeout");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Reads the bound-addrs file, if it is there.
-    fn read_addrs(&mut self) -> bool {
-        let Ok(text) = std::fs::read_to_string(&self.addrs_file) else {
-            return false;
-        };
-        match serde_json::from_str::<BoundAddrs>(&text) {
-            Ok(addrs) => {
-                self.addrs = Some(addrs);
-                true
-            }
-            Err(e) => self.fail(&format!("bad bound-addrs file {text:?}: {e}")),
-        }
+        let left = (self.started + START_TIMEOUT).saturating_duration_since(Instant::now());
+        let waited = self.child.wait_bound(left).await;
+        self.addrs = Some(self.child.or_fail(waited));
     }
 
     /// Reads the bound addresses again: a proxy run by a control plane adds TCP service
     /// listeners when a snapshot first lists them.
     pub fn reload_addrs(&mut self) {
-        if !self.read_addrs() {
-            self.fail("the bound-addrs file is gone");
+        match self.child.read_bound() {
+            Ok(Some(addrs)) => self.addrs = Some(addrs),
+            Ok(None) => self.child.fail("the bound-addrs file is gone"),
+            Err(e) => self.child.fail(&e.to_string()),
         }
     }
 
@@ -215,36 +156,14 @@ impl Proxy {
     }
 
     async fn wait_ready_until(&mut self, deadline: Instant) {
-        loop {
-            self.fail_if_exited("while waiting for /ready");
-            if let Ok(status) = self.admin_status("/ready").await {
-                if status == 200 {
-                    return;
-                }
-            }
-            if Instant::now() > deadline {
-                self.fail("/ready did not answer 200 within the start timeout");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn fail_if_exited(&mut self, when: &str) {
-        let exited = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
-        if let Some(status) = exited {
-            self.fail(&format!("convoy-proxy exited {when}: {status}"));
-        }
-    }
-
-    fn fail(&self, what: &str) -> ! {
-        panic!("{what}\n--- convoy-proxy log ---\n{}", self.log());
+        let admin = self.admin();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waited = self.child.wait_ready(admin, left).await;
+        self.child.or_fail(waited);
     }
 
     /// The bound addresses.
-    pub fn addrs(&self) -> &BoundAddrs {
+    pub fn addrs(&self) -> &ProxyAddrs {
         self.addrs
             .as_ref()
             .expect("a started proxy knows its addresses")
@@ -279,12 +198,12 @@ impl Proxy {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.child.pid()
     }
 
     /// Everything the proxy wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.child.log()
     }
 
     /// GETs `path` on the admin listener; the status and body.
@@ -298,16 +217,6 @@ impl Proxy {
         )
     }
 
-    async fn admin_status(&self, path: &str) -> Result<u16, crate::client::ClientError> {
-        let client = HttpClient::new(Proto::Http1, self.admin());
-        let request = client.request("admin", path).body(crate::client::empty());
-        Ok(client
-            .try_send(request.expect("valid request"))
-            .await?
-            .status
-            .as_u16())
-    }
-
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         let (status, body) = self.admin_get("/metrics").await;
@@ -316,8 +225,9 @@ impl Proxy {
     }
 
     /// The `/metrics` text, parsed.
-    pub async fn metric_samples(&self) -> crate::metrics::Samples {
-        crate::metrics::Samples::parse(&self.metrics().await)
+    pub async fn metric_samples(&self) -> Samples {
+        let text = self.metrics().await;
+        Samples::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
     }
 
     /// The admin `/config` answer, parsed (asserting 200 and JSON).
@@ -348,95 +258,22 @@ impl Proxy {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        if let Err(e) = self.child.sigterm() {
+            panic!("{e}");
+        }
     }
 
     /// Waits up to `limit` for the process to exit; panics with the log if it does not.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("poll the child"))
-            {
-                return status;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("convoy-proxy did not exit within {limit:?}"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let waited = self.child.wait_exit(limit).await;
+        self.child.or_fail(waited)
     }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- convoy-proxy log ({}) ---\n{}--- end of log ---",
-                self.log_path.display(),
-                self.log()
-            );
-        }
-    }
-}
-
-/// How a one-shot run of `convoy-proxy` ended.
-#[derive(Debug)]
-pub struct Exited {
-    /// The exit status.
-    pub status: ExitStatus,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
 }
 
 /// Runs `convoy-proxy` with exactly `args` (for configurations that must be refused) and waits
 /// up to `limit` for it to exit; kills it and panics if it keeps running.
-pub fn run_until_exit(args: &[OsString], limit: Duration) -> Exited {
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    let stdout_path = dir.path().join("stdout");
-    let stderr_path = dir.path().join("stderr");
-    let mut command = Command::new(crate::binary::proxy());
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("create stdout file"))
-        .stderr(File::create(&stderr_path).expect("create stderr file"));
-    scrub_env(&mut command);
-    let mut child = command.spawn().expect("spawn convoy-proxy");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "convoy-proxy {args:?} kept running for {limit:?}; stdout:\n{}\nstderr:\n{}",
-                std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Exited {
-        status,
-        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    }
+pub fn run_until_exit(args: &[OsString], limit: Duration) -> convoy_harness::Exited {
+    let mut command = convoy_harness::command(binary::require(binary::PROXY));
+    command.args(args);
+    convoy_harness::run_until_exit(command, limit)
 }

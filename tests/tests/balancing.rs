@@ -76,7 +76,7 @@ async fn sequential_requests_reach_every_endpoint() {
 #[tokio::test]
 async fn a_dead_endpoint_is_avoided_after_it_fails() {
     let alive = EchoServer::start("alive").await;
-    let dead = convoy_tests::config::closed_port();
+    let dead = convoy_harness::ports::closed_port();
     let proxy = proxy_to_plain("pool", &[dead, alive.addr()]).start().await;
     let mut failed = 0;
     const REQUESTS: usize = 40;

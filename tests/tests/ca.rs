@@ -5,8 +5,8 @@
 //! Issued certificates are checked with two verifiers: rustls/webpki (chain, validity, key
 //! usage) and `openssl verify` (an independent implementation, when it is installed).
 
+use convoy_harness::tls::{client_config, roots};
 use convoy_tests::client::ClientError;
-use convoy_tests::control_plane::api::{client_config, roots};
 use convoy_tests::control_plane::{ApiClient, ControlPlane};
 use convoy_tests::{HttpClient, Proto, Reply, STEP_TIMEOUT};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,7 +81,7 @@ fn first_cert(pem: &str) -> CertificateDer<'static> {
 /// as a server certificate (chain, validity, extended key usage).
 fn webpki_verify(ca_file: &Path, leaf: &CertificateDer<'_>) -> Result<(), rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = Arc::new(roots(ca_file));
+    let roots = Arc::new(roots(ca_file).expect("the anchors of the CA file"));
     let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         roots.clone(),
         provider.clone(),
@@ -134,37 +134,19 @@ fn curl(args: &[&str]) -> Option<(Option<i32>, String)> {
 fn serve_until_exit(ca_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let mesh = tempfile::tempdir().expect("a mesh directory");
     std::fs::write(mesh.path().join("orders.yaml"), ORDERS).expect("write the mesh");
-    let mut child = Command::new(convoy_tests::binary::control_plane())
+    let mut command = convoy_harness::command(convoy_harness::binary::require(
+        convoy_harness::binary::CONTROL_PLANE,
+    ));
+    command
         .arg("serve")
         .arg("--config-dir")
         .arg(mesh.path())
         .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .arg("--ca-dir")
         .arg(ca_dir)
-        .args(args)
-        .env_remove("CONVOY_CA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn convoy-control-plane");
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for the control plane") {
-            let mut stderr = String::new();
-            use std::io::Read as _;
-            let _ = child
-                .stderr
-                .take()
-                .map(|mut e| e.read_to_string(&mut stderr));
-            return (status.code(), stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the control plane was expected to exit, and kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .args(args);
+    let exited = convoy_harness::run_until_exit(command, STEP_TIMEOUT);
+    (exited.status.code(), exited.stderr)
 }
 
 /// The lines of an `x-convoy-error` refusal: status and reason.
@@ -847,7 +829,10 @@ async fn the_api_is_https_only() {
     }
 
     // Our own client, offering both protocols: ALPN picks h2.
-    let h2 = client_config(roots(&cp.ca_file()), &[b"h2", b"http/1.1"]);
+    let h2 = client_config(
+        roots(&cp.ca_file()).expect("the anchors of ca.pem"),
+        &[b"h2", b"http/1.1"],
+    );
     let tcp = tokio::net::TcpStream::connect(cp.api())
         .await
         .expect("connect");
@@ -869,13 +854,15 @@ async fn the_api_is_https_only() {
     let (other, _) = other_ca();
     let wrong = tempfile::NamedTempFile::new().expect("a file");
     std::fs::write(wrong.path(), other).expect("write");
-    let out = tokio::process::Command::new(convoy_tests::binary::control_plane())
-        .args(["status", "--url", &cp.url(), "--ca-file"])
-        .arg(wrong.path())
-        .env_remove("CONVOY_CA_FILE")
-        .output()
-        .await
-        .expect("run status");
+    let out = tokio::process::Command::new(convoy_harness::binary::require(
+        convoy_harness::binary::CONTROL_PLANE,
+    ))
+    .args(["status", "--url", &cp.url(), "--ca-file"])
+    .arg(wrong.path())
+    .env_remove("CONVOY_CA_FILE")
+    .output()
+    .await
+    .expect("run status");
     assert_eq!(out.status.code(), Some(1));
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -102,7 +102,7 @@ async fn app_errors_pass_through_both_sidecars_unchanged() {
 
 #[tokio::test]
 async fn app_down_behind_sidecar_b_is_a_502_from_b() {
-    let app_addr = convoy_tests::config::closed_port();
+    let app_addr = convoy_harness::ports::closed_port();
     let b = Proxy::start(&ConfigYaml::new("orders").app(app_addr).render()).await;
     let a = proxy_to_meshed("orders", &[b.inbound()]).start().await;
     for proto in BOTH {

@@ -2,8 +2,8 @@
 //! probes it back, an all-ejected service fails fast without touching the network, and
 //! request limits overflow with 503.
 
-use convoy_tests::config::closed_port;
-use convoy_tests::metrics::Samples;
+use convoy_harness::ports::closed_port;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::requests::get;
 use convoy_tests::upstream::{Behaviour, EchoServer};
 use convoy_tests::{web_to_orders, HttpClient, Proto, Reply, BOTH};

@@ -5,10 +5,11 @@
 //! (or a compose command) the test prints why and passes; `CONVOY_REQUIRE_DOCKER=1` makes that
 //! a failure.
 
+use convoy_harness::binary;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::client::empty;
 use convoy_tests::compose::{build_images, demo_dir, Engine, Stack};
-use convoy_tests::metrics::Samples;
-use convoy_tests::{binary, within, HttpClient, Proto, Reply};
+use convoy_tests::{within, HttpClient, Proto, Reply};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -40,14 +41,14 @@ async fn the_compose_walkthrough() {
         return;
     };
     let started = Instant::now();
-    let bin_dir = binary::proxy()
+    let bin_dir = binary::require(binary::PROXY)
         .parent()
         .expect("the binaries' directory")
         .to_path_buf();
     // The images hold these too: fail with cargo's instructions if one is missing.
-    binary::control_plane();
-    binary::locate("convoy-demo-service");
-    binary::locate("convoy-http");
+    binary::require(binary::CONTROL_PLANE);
+    binary::require("convoy-demo-service");
+    binary::require("convoy-http");
     let images = build_images(&bin_dir, TAG)
         .await
         .unwrap_or_else(|e| panic!("building the images: {e}"));
@@ -509,7 +510,8 @@ async fn an_edit_applies_within_a_second_and_rolls_back(stack: &Stack, gateway: 
 /// plane of this stack exports (by now every policy has acted at least once).
 async fn the_dashboard_names_real_metrics(stack: &Stack) {
     let mut exported = BTreeSet::new();
-    let mut scrape = |samples: Samples| exported.extend(samples.0.into_iter().map(|s| s.name));
+    let mut scrape =
+        |samples: Samples| exported.extend(samples.samples().iter().map(|s| s.name.clone()));
     for (service, _) in PROXIES {
         scrape(stack.metrics(service, 4191).await);
     }

@@ -3,8 +3,9 @@
 //! dashboard's queries are valid PromQL, and the images the compose file names are the ones
 //! `build-images.sh` builds. (`compose.rs` runs the stack itself, where Docker is.)
 
+use convoy_harness::binary;
 use convoy_tests::compose::{dashboard_exprs, dashboard_metrics, demo_dir};
-use convoy_tests::{binary, tools};
+use convoy_tests::tools;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -35,7 +36,7 @@ fn compose_services() -> BTreeSet<String> {
 
 #[test]
 fn the_mesh_validates() {
-    let output = Command::new(binary::control_plane())
+    let output = Command::new(binary::require(binary::CONTROL_PLANE))
         .arg("validate")
         .arg(demo_dir().join("mesh"))
         .output()

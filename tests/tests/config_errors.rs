@@ -1,7 +1,8 @@
 //! A configuration the proxy cannot use stops it at once: non-zero exit, and one line on stderr
 //! that names the file, line, column and field.
 
-use convoy_tests::proxy::{run_until_exit, Exited};
+use convoy_harness::Exited;
+use convoy_tests::proxy::run_until_exit;
 use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;

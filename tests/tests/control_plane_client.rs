@@ -6,14 +6,14 @@
 
 mod fake_control_plane;
 
-use convoy_tests::config::closed_port;
-use convoy_tests::metrics::Samples;
+use convoy_harness::pki::{self, Leaf, TestCa};
+use convoy_harness::ports::closed_port;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::raw::echo_round_trip;
 use convoy_tests::requests::get;
 use convoy_tests::upstream::{Behaviour, EchoServer, TcpEchoServer};
 use convoy_tests::{within, HttpClient, Proto, Proxy, BOTH, STEP_TIMEOUT};
 use fake_control_plane::mtls_client::MtlsClient;
-use fake_control_plane::pki::{self, Leaf, TestCa};
 use fake_control_plane::FakeControlPlane;
 use serde_json::{json, Value};
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! Responses the proxy makes itself: each has a status, `x-convoy-error` and a one-line body.
 
-use convoy_tests::config::closed_port;
+use convoy_harness::ports::closed_port;
 use convoy_tests::raw::RawConn;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{proxy_to_echo, ConfigYaml, HttpClient, Proxy, Reply, BOTH};

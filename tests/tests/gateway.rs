@@ -2,11 +2,11 @@
 //! header, rewrites, header edits, CORS preflights, 413, API-key consumers who cannot be forged
 //! and are limited apart, and a TLS listener checked with curl whose certificate is reloaded.
 
+use convoy_harness::pki::{dns_san, Leaf, TestCa};
+use convoy_harness::ports::free_port;
 use convoy_tests::client::{empty, full};
-use convoy_tests::config::free_port;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto, Proxy};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -185,16 +185,13 @@ async fn api_key_consumers_are_told_to_the_service_and_limited_apart() {
 
 /// A CA, and a leaf for `localhost` signed by it: (CA PEM, leaf PEM, leaf key PEM).
 fn certificates(name: &str) -> (String, String, String) {
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name.push(DnType::CommonName, name);
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+    let ca = TestCa::new(name);
+    let leaf = ca.issue(&Leaf::new("localhost").sans(vec![dns_san("localhost")]));
+    (
+        ca.pem().to_owned(),
+        leaf.cert_pem.clone(),
+        leaf.key_pem.clone(),
+    )
 }
 
 /// curl over TLS, verifying with `ca` (async: the upstreams run on this test's runtime).

@@ -5,6 +5,7 @@
 //! `hash-api-key` helper.
 
 use base64::Engine as _;
+use convoy_harness::{binary, Child, ProxyAddrs, Spawn};
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{HttpClient, Proto};
 use http::{header, Request};
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const ISSUER: &str = "https://issuer.example";
@@ -51,7 +52,7 @@ fn claims(sub: &str) -> Value {
 
 /// The SHA-256 of a key in hex, by the proxy's own helper.
 fn hash_with_cli(input: &[u8]) -> (bool, String, String) {
-    let mut child = Command::new(convoy_tests::binary::proxy())
+    let mut child = Command::new(binary::require(binary::PROXY))
         .arg("hash-api-key")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -75,6 +76,7 @@ fn hash_with_cli(input: &[u8]) -> (bool, String, String) {
 /// A running gateway: `convoy-proxy --gateway --config FILE`, killed when dropped (its log is
 /// printed if the test is failing).
 struct Gateway {
+    /// Declared before the directory its log is in: dropped (and its log printed) first.
     child: Child,
     dir: tempfile::TempDir,
     addr: SocketAddr,
@@ -118,73 +120,34 @@ gateways:
         );
         let config = dir.path().join("edge.yaml");
         std::fs::write(&config, yaml).expect("write the config");
-        let addrs_file = dir.path().join("bound-addrs.json");
-        let log = std::fs::File::create(dir.path().join("proxy.log")).expect("the log file");
-        let mut command = Command::new(convoy_tests::binary::proxy());
-        command
-            .arg("--gateway")
-            .arg("--config")
-            .arg(&config)
-            .arg("--bound-addrs-file")
-            .arg(&addrs_file)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
-            .stderr(log)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info");
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CONVOY_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command.spawn().expect("spawn convoy-proxy --gateway");
-        let mut gateway = Gateway {
+        let mut child = Spawn::new(
+            "convoy-proxy --gateway",
+            binary::require(binary::PROXY),
+            dir.path().join("proxy.log"),
+        )
+        .arg("--gateway")
+        .arg("--config")
+        .arg(&config)
+        .bound_addrs_file(dir.path().join("bound-addrs.json"))
+        .start()
+        .expect("spawn convoy-proxy --gateway");
+        let limit = Duration::from_secs(10);
+        let started = Instant::now();
+        let bound = child.wait_bound::<ProxyAddrs>(limit).await;
+        let addrs = child.or_fail(bound);
+        let ready = child
+            .wait_ready(addrs.admin, limit.saturating_sub(started.elapsed()))
+            .await;
+        child.or_fail(ready);
+        Gateway {
             child,
             dir,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        gateway.wait_ready(&addrs_file).await;
-        gateway
-    }
-
-    async fn wait_ready(&mut self, addrs_file: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the gateway exited: {status}\n{}", self.log());
-            }
-            let addrs = std::fs::read_to_string(addrs_file)
-                .ok()
-                .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-            if let Some(addrs) = addrs {
-                let gateway = addrs["gateway"][0].as_str().and_then(|a| a.parse().ok());
-                let admin: Option<SocketAddr> =
-                    addrs["admin"].as_str().and_then(|a| a.parse().ok());
-                if let (Some(gateway), Some(admin)) = (gateway, admin) {
-                    let client = HttpClient::new(Proto::Http1, admin);
-                    let ready = client
-                        .try_send(
-                            client
-                                .request("admin", "/ready")
-                                .body(convoy_tests::client::empty())
-                                .expect("a request"),
-                        )
-                        .await;
-                    if ready.is_ok_and(|r| r.status == 200) {
-                        self.addr = gateway;
-                        return;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                panic!("the gateway was not ready in time\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            addr: addrs.gateway[0],
         }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+        self.child.log()
     }
 
     fn jwks(&self) -> PathBuf {
@@ -204,16 +167,6 @@ gateways:
                     .expect("a request"),
             )
             .await
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- gateway log ---\n{}", self.log());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

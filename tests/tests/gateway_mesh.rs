@@ -3,7 +3,7 @@
 //! (`spiffe://convoy.local/service/edge`), passes the services' authorization only as itself,
 //! registers no endpoint, and its routes get the resilience policies.
 
-use convoy_tests::config::closed_port;
+use convoy_harness::ports::closed_port;
 use convoy_tests::upstream::{Behaviour, EchoServer, Flaky};
 use convoy_tests::{ControlPlane, HttpClient, Proto, Proxy};
 use std::net::SocketAddr;

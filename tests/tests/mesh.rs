@@ -10,7 +10,7 @@
 //! history and metrics say. Bounds on time are generous behaviour bounds, not performance
 //! figures; the figures observed are printed (`--nocapture`).
 
-use convoy_tests::config::free_port;
+use convoy_harness::ports::free_port;
 use convoy_tests::control_plane::{ControlPlane, Status};
 use convoy_tests::raw::echo_round_trip;
 use convoy_tests::relay::TcpRelay;

@@ -1,7 +1,7 @@
 //! `/metrics`: valid Prometheus text (checked by `promtool`), and counts that match the traffic.
 
-use convoy_tests::config::closed_port;
-use convoy_tests::metrics::Samples;
+use convoy_harness::ports::closed_port;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{ConfigYaml, HttpClient, Proto, Proxy, BOTH};
 use std::io::Write;

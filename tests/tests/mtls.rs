@@ -8,12 +8,12 @@
 
 mod fake_control_plane;
 
-use convoy_tests::config::closed_port;
+use convoy_harness::pki::{dns_san, spiffe_id, uri_san, KeyAndCert, Leaf, TestCa};
+use convoy_harness::ports::closed_port;
 use convoy_tests::requests::get;
 use convoy_tests::upstream::EchoServer;
 use convoy_tests::{within, HttpClient, Proto, Proxy, BOTH, STEP_TIMEOUT};
 use fake_control_plane::mtls_client::MtlsClient;
-use fake_control_plane::pki::{dns_san, spiffe_id, uri_san, KeyAndCert, Leaf, TestCa};
 use fake_control_plane::FakeControlPlane;
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{json, Value};

@@ -2,10 +2,10 @@
 //! the upstream is down, never repeat a request that may have reached the app unless that is
 //! safe, and replay bodies up to 64 KiB.
 
+use convoy_harness::ports::closed_port;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::client::full;
-use convoy_tests::config::closed_port;
 use convoy_tests::data::{checksum, pattern_body, pattern_checksum};
-use convoy_tests::metrics::Samples;
 use convoy_tests::requests::{get, post, say_hello};
 use convoy_tests::upstream::{
     grpc_frame, grpc_messages, Behaviour, EchoServer, Flaky, GrpcServer, Seen,

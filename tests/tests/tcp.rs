@@ -81,7 +81,7 @@ async fn connections_reach_both_tcp_endpoints() {
 
 #[tokio::test]
 async fn an_unreachable_tcp_endpoint_closes_the_client_and_is_counted() {
-    let dead = convoy_tests::config::closed_port();
+    let dead = convoy_harness::ports::closed_port();
     let proxy = start(&[dead]).await;
     let mut stream = TcpStream::connect(proxy.tcp("db")).await.unwrap();
     let mut buf = [0u8; 16];

@@ -1,7 +1,7 @@
 //! Timeouts on the caller's sidecar: the request timeout bounds a request with all its retries,
 //! the per-try timeout lets a slow attempt be retried.
 
-use convoy_tests::metrics::Samples;
+use convoy_harness::prometheus::Samples;
 use convoy_tests::requests::get;
 use convoy_tests::upstream::{Behaviour, EchoServer, Flaky};
 use convoy_tests::{web_to_orders, HttpClient, Proto, Reply, BOTH};

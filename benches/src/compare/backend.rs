@@ -1,21 +1,21 @@
 //! The backend every topology ends at: a small hyper server in the bench process answering
-//! every request with 1 KiB, and a readiness probe.
+//! every request with 1 KiB, and the wait until a request goes through a whole topology.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use convoy_harness::{Child, Probe};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use super::procs::{Proc, START_TIMEOUT};
+use super::procs::{procs_error, Proc, START_TIMEOUT};
 use super::CompareError;
 
 /// The size of every response body.
@@ -86,39 +86,12 @@ pub(crate) async fn wait_answering(
     host: &str,
     procs: &mut [Proc],
 ) -> Result<(), CompareError> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        for p in procs.iter_mut() {
-            p.check_alive()?;
-        }
-        let last = match probe(addr, host).await {
-            Ok(status) if status.starts_with("HTTP/1.1 200") => return Ok(()),
-            Ok(status) => status,
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() > deadline {
-            let logs: Vec<String> = procs
-                .iter()
-                .map(|p| format!("--- {} ---\n{}", p.label, p.log_tail()))
-                .collect();
-            return Err(CompareError(format!(
-                "{addr} (Host: {host}) did not answer 200 within {START_TIMEOUT:?}; last: {last}\n{}",
-                logs.join("\n")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let probe = Probe::get(addr, "/")
+        .host(host)
+        .every(Duration::from_millis(50));
+    let mut watched: Vec<&mut Child> = procs.iter_mut().map(Proc::child_mut).collect();
+    match probe.wait_ok(&mut watched, START_TIMEOUT).await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(procs_error(e, procs.iter())),
     }
-}
-
-/// One request on a new connection; the status line.
-async fn probe(addr: SocketAddr, host: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut reply = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut reply))
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    let text = String::from_utf8_lossy(&reply);
-    Ok(text.lines().next().unwrap_or("(empty reply)").to_owned())
 }

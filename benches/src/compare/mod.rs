@@ -12,6 +12,7 @@ mod topology;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use convoy_harness::binary;
 use serde::Serialize;
 
 use self::procs::{have_taskset, pin_self, ticks_per_second};
@@ -230,10 +231,7 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
 
 /// The directory of the running executable (where cargo puts the other binaries too).
 fn default_bin_dir() -> Option<PathBuf> {
-    std::env::current_exe()
-        .ok()?
-        .parent()
-        .map(Path::to_path_buf)
+    convoy_harness::binary::bin_dir().ok()
 }
 
 /// The topologies asked for, with the ones that cannot run and why.
@@ -292,21 +290,18 @@ fn select(args: &CompareArgs, bin_dir: &Path) -> Result<(Vec<Kind>, Vec<String>)
             kinds.retain(|k| k.tool() != Some(tool));
         }
     }
-    let need = |name: &str| -> Result<(), CompareError> {
-        let path = bin_dir.join(name);
-        if missing(&path) {
-            return Err(CompareError(format!(
-                "{} not found; build it first: cargo build --release -p convoy-proxy -p convoy-control-plane -p convoy-bench (or pass --bin-dir)",
-                path.display()
-            )));
-        }
-        Ok(())
+    let need = |name: &str| -> Result<PathBuf, CompareError> {
+        binary::find_in(bin_dir, name).map_err(|missing| {
+            CompareError(format!(
+                "{missing}; build it first: cargo build --release -p convoy-proxy -p convoy-control-plane -p convoy-bench (or pass --bin-dir)"
+            ))
+        })
     };
     if kinds.iter().any(|k| k.tool() == Some(Tool::Convoy)) {
-        need("convoy-proxy")?;
+        need(binary::PROXY)?;
     }
     if kinds.contains(&Kind::Convoy2Mtls) {
-        need("convoy-control-plane")?;
+        need(binary::CONTROL_PLANE)?;
     }
     Ok((kinds, skipped))
 }
@@ -350,8 +345,8 @@ async fn compare(args: &CompareArgs, proxy_cpu: Option<usize>) -> Result<Results
     let scratch =
         tempfile::tempdir().map_err(|e| CompareError(format!("a temporary directory: {e}")))?;
     let env = Env {
-        proxy_bin: bin_dir.join("convoy-proxy"),
-        control_plane_bin: bin_dir.join("convoy-control-plane"),
+        proxy_bin: bin_dir.join(binary::PROXY),
+        control_plane_bin: bin_dir.join(binary::CONTROL_PLANE),
         haproxy: args.haproxy.clone(),
         nginx: args.nginx.clone(),
         backend: backend::start().await?,

@@ -1,12 +1,10 @@
-//! The certificates of the HAProxy and nginx mTLS hops, made with rcgen: a CA, a server
-//! certificate for `localhost` and a client certificate, as PEM files.
+//! The certificates of the HAProxy and nginx mTLS hops, from the harness's test CA: a CA, a
+//! server certificate for `localhost` and a client certificate, as PEM files.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use convoy_harness::pki::{dns_san, ExtendedKeyUsagePurpose, KeyAndCert, Leaf, TestCa};
 
 use super::CompareError;
 
@@ -25,34 +23,26 @@ pub(crate) struct Pki {
     pub(crate) client_bundle: PathBuf,
 }
 
-fn error(e: rcgen::Error) -> CompareError {
-    CompareError(format!("make certificates: {e}"))
-}
-
-/// Makes the CA and the two leaf certificates (ECDSA P-256, as Convoy's) in `dir`.
+/// Makes the CA and the two leaf certificates (ECDSA P-256, as Convoy's) in `dir`, valid for
+/// as long as the CA (30 days), however long the comparison runs.
 pub(crate) fn generate(dir: &Path) -> Result<Pki, CompareError> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(error)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "convoy-bench CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().map_err(error)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(error)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let leaf =
-        |name: &str, usage: ExtendedKeyUsagePurpose| -> Result<(String, String), CompareError> {
-            let mut params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(error)?;
-            params.distinguished_name.push(DnType::CommonName, name);
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().map_err(error)?;
-            let cert = params.signed_by(&key, &issuer).map_err(error)?;
-            Ok((cert.pem(), key.serialize_pem()))
-        };
-    let (server_cert, server_key) = leaf("server", ExtendedKeyUsagePurpose::ServerAuth)?;
-    let (client_cert, client_key) = leaf("client", ExtendedKeyUsagePurpose::ClientAuth)?;
+    let ca = TestCa::new("convoy-bench CA");
+    let leaf = |name: &str, usage: ExtendedKeyUsagePurpose| -> KeyAndCert {
+        let now = SystemTime::now();
+        ca.issue(
+            &Leaf::new(name)
+                .sans(vec![dns_san("localhost")])
+                .usages(vec![usage])
+                .valid(
+                    now - Duration::from_secs(3600),
+                    now + Duration::from_secs(30 * 86400),
+                ),
+        )
+    };
+    let server = leaf("server", ExtendedKeyUsagePurpose::ServerAuth);
+    let client = leaf("client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (server_cert, server_key) = (&server.cert_pem, &server.key_pem);
+    let (client_cert, client_key) = (&client.cert_pem, &client.key_pem);
 
     let pki = Pki {
         ca: dir.join("ca.pem"),
@@ -67,12 +57,12 @@ pub(crate) fn generate(dir: &Path) -> Result<Pki, CompareError> {
         std::fs::write(path, text)
             .map_err(|e| CompareError(format!("write {}: {e}", path.display())))
     };
-    write(&pki.ca, &ca_cert.pem())?;
-    write(&pki.server_cert, &server_cert)?;
-    write(&pki.server_key, &server_key)?;
+    write(&pki.ca, ca.pem())?;
+    write(&pki.server_cert, server_cert)?;
+    write(&pki.server_key, server_key)?;
     write(&pki.server_bundle, &format!("{server_cert}{server_key}"))?;
-    write(&pki.client_cert, &client_cert)?;
-    write(&pki.client_key, &client_key)?;
+    write(&pki.client_cert, client_cert)?;
+    write(&pki.client_key, client_key)?;
     write(&pki.client_bundle, &format!("{client_cert}{client_key}"))?;
     Ok(pki)
 }

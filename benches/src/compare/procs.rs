@@ -1,24 +1,26 @@
 //! The proxies as child processes: started (pinned to a CPU where possible), waited for,
 //! measured from `/proc` (CPU time, RSS), and killed when dropped.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use convoy_harness::{Child, Spawn, WaitError};
+use serde::de::DeserializeOwned;
 
 use super::CompareError;
 
 /// How long a proxy may take to start and answer.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A child process, killed (and reaped) when dropped.
+/// A child process (through `convoy-harness`), killed (and reaped) when dropped, with its
+/// own children (nginx's workers).
 #[derive(Debug)]
 pub(crate) struct Proc {
     /// What to call it in the results (`convoy-proxy A`, `haproxy B`).
     pub(crate) label: String,
     child: Child,
-    log: PathBuf,
 }
 
 impl Proc {
@@ -31,61 +33,65 @@ impl Proc {
         log: PathBuf,
         cpu: Option<usize>,
     ) -> Result<Proc, CompareError> {
-        let file = File::create(&log)
-            .map_err(|e| CompareError(format!("create {}: {e}", log.display())))?;
-        let mut command = match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(program);
-                c
-            }
-            None => Command::new(program),
+        let spawn = match cpu {
+            Some(cpu) => Spawn::new(label, "taskset", log)
+                .arg("-c")
+                .arg(cpu.to_string())
+                .arg(program),
+            None => Spawn::new(label, program, log),
         };
-        command
+        let child = spawn
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().map_err(|e| CompareError(e.to_string()))?)
-            .stderr(file)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn");
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CONVOY_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| CompareError(format!("start {}: {e}", program.display())))?;
+            .env("RUST_LOG", "warn")
+            .start()
+            .map_err(|e| CompareError(e.to_string()))?;
         Ok(Proc {
             label: label.to_owned(),
             child,
-            log,
         })
+    }
+
+    /// The child itself, for waits that fail early when it exits.
+    pub(crate) fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
     }
 
     /// Its process id.
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// An error if it has exited, with the end of its log.
     pub(crate) fn check_alive(&mut self) -> Result<(), CompareError> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(CompareError(format!(
-                "{} exited ({status}); its log:\n{}",
-                self.label,
-                self.log_tail()
-            ))),
-            Err(e) => Err(CompareError(format!("{}: {e}", self.label))),
-        }
+        self.child.check().map_err(|e| self.error(e))
+    }
+
+    /// `error`, with the end of this process's log.
+    fn error(&self, error: WaitError) -> CompareError {
+        CompareError(format!("{error}; its log:\n{}", self.log_tail()))
     }
 
     /// The last lines of its log.
     pub(crate) fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        self.child.log_tail(20)
+    }
+
+    /// Waits until it wrote its addresses to `file` (`--bound-addrs-file`), while it and
+    /// `others` keep running.
+    pub(crate) async fn wait_bound<T: DeserializeOwned>(
+        &mut self,
+        file: &Path,
+        others: &mut [&mut Proc],
+    ) -> Result<T, CompareError> {
+        let mut watched: Vec<&mut Child> = vec![&mut self.child];
+        watched.extend(others.iter_mut().map(|p| &mut p.child));
+        match convoy_harness::wait_bound(file, &mut watched, START_TIMEOUT).await {
+            Ok(addrs) => Ok(addrs),
+            Err(e) => Err(procs_error(
+                e,
+                std::iter::once(&*self).chain(others.iter().map(|p| &**p)),
+            )),
+        }
     }
 
     /// Every process of it: itself and its children (nginx's workers).
@@ -126,8 +132,7 @@ impl Drop for Proc {
                 .arg(pid.to_string())
                 .status();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
@@ -176,44 +181,26 @@ pub(crate) fn ticks_per_second() -> f64 {
 
 /// A free port on loopback (bound and released: for programs that cannot report theirs).
 pub(crate) fn free_addr() -> Result<SocketAddr, CompareError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| CompareError(format!("bind a probe port: {e}")))?;
-    listener
-        .local_addr()
-        .map_err(|e| CompareError(e.to_string()))
+    convoy_harness::ports::try_free_port()
+        .map_err(|e| CompareError(format!("bind a probe port: {e}")))
 }
 
-/// Waits for a JSON file written by a process that reports its bound addresses.
-pub(crate) async fn wait_json(
-    path: &Path,
-    procs: &mut [&mut Proc],
-) -> Result<serde_json::Value, CompareError> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        for p in procs.iter_mut() {
-            p.check_alive()?;
+/// `error` of a wait on `procs`, with the end of the log of the one that exited, or of each.
+pub(crate) fn procs_error<'a>(
+    error: WaitError,
+    procs: impl IntoIterator<Item = &'a Proc>,
+) -> CompareError {
+    let procs: Vec<&Proc> = procs.into_iter().collect();
+    if let WaitError::Exited { label, .. } = &error {
+        if let Some(p) = procs.iter().find(|p| p.child.label() == label) {
+            return p.error(error);
         }
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(value) = serde_json::from_str(&text) {
-                return Ok(value);
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(CompareError(format!(
-                "{} did not appear within {START_TIMEOUT:?}",
-                path.display()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// An address from a bound-addrs JSON object.
-pub(crate) fn addr_of(value: &serde_json::Value, key: &str) -> Result<SocketAddr, CompareError> {
-    value[key]
-        .as_str()
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| CompareError(format!("no `{key}` address in {value}")))
+    let logs: Vec<String> = procs
+        .iter()
+        .map(|p| format!("--- {} ---\n{}", p.label, p.log_tail()))
+        .collect();
+    CompareError(format!("{error}\n{}", logs.join("\n")))
 }
 
 /// Pins every thread of this process to `cpu` with `taskset -a -p`.

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::backend::wait_answering;
 use super::pki::Pki;
-use super::procs::{addr_of, free_addr, wait_json, Proc};
+use convoy_harness::{ControlPlaneAddrs, ProxyAddrs};
+
+use super::procs::{free_addr, Proc};
 use super::CompareError;
 
 /// One way from the load generator to the backend.
@@ -142,19 +144,21 @@ pub(crate) async fn start(kind: Kind, env: &Env) -> Result<Running, CompareError
                 ),
             );
             let (a, addrs) = convoy_file(env, &dir, "A", &yaml).await?;
-            running(kind, addr_of(&addrs, "outbound")?, vec![a])
+            running(kind, outbound(&addrs)?, vec![a])
         }
         Kind::Convoy2 => {
             let yaml_b = sidecar_yaml("orders", &env.backend.to_string(), "");
             let (b, addrs_b) = convoy_file(env, &dir, "B", &yaml_b).await?;
-            let inbound = addr_of(&addrs_b, "inbound")?;
+            let inbound = addrs_b
+                .inbound
+                .ok_or_else(|| CompareError(format!("no `inbound` address in {addrs_b:?}")))?;
             let yaml_a = sidecar_yaml(
                 "web",
                 "127.0.0.1:1",
                 &format!("  orders:\n    endpoints: [\"{inbound}\"]\n"),
             );
             let (a, addrs_a) = convoy_file(env, &dir, "A", &yaml_a).await?;
-            running(kind, addr_of(&addrs_a, "outbound")?, vec![a, b])
+            running(kind, outbound(&addrs_a)?, vec![a, b])
         }
         Kind::Convoy2Mtls => convoy_mtls(env, &dir).await?,
         Kind::Haproxy1 => {
@@ -214,6 +218,13 @@ fn running(kind: Kind, front: SocketAddr, proxies: Vec<Proc>) -> Running {
     }
 }
 
+/// The outbound listener of a sidecar.
+fn outbound(addrs: &ProxyAddrs) -> Result<SocketAddr, CompareError> {
+    addrs
+        .outbound
+        .ok_or_else(|| CompareError(format!("no `outbound` address in {addrs:?}")))
+}
+
 /// A file-mode sidecar configuration; `services` is the YAML under `services:`.
 fn sidecar_yaml(service: &str, app: &str, services: &str) -> String {
     let mut yaml = format!(
@@ -236,7 +247,7 @@ async fn convoy_file(
     dir: &Path,
     which: &str,
     yaml: &str,
-) -> Result<(Proc, serde_json::Value), CompareError> {
+) -> Result<(Proc, ProxyAddrs), CompareError> {
     let config = dir.join(format!("convoy-{which}.yaml"));
     write(&config, yaml)?;
     let addrs = dir.join(format!("bound-{which}.json"));
@@ -255,8 +266,8 @@ async fn convoy_file(
         dir.join(format!("convoy-{which}.log")),
         env.cpu,
     )?;
-    let value = wait_json(&addrs, &mut [&mut proc]).await?;
-    Ok((proc, value))
+    let bound = proc.wait_bound(&addrs, &mut []).await?;
+    Ok((proc, bound))
 }
 
 /// A control plane with a fresh CA, and two sidecars (web → orders) taking their
@@ -293,7 +304,10 @@ async fn convoy_mtls(env: &Env, dir: &Path) -> Result<Running, CompareError> {
         dir.join("control-plane.log"),
         env.cpu,
     )?;
-    let api = addr_of(&wait_json(&cp_addrs, &mut [&mut cp]).await?, "listen")?;
+    let api = cp
+        .wait_bound::<ControlPlaneAddrs>(&cp_addrs, &mut [])
+        .await?
+        .listen;
     let sidecar = |service: &str, app: String, which: &str| -> Vec<String> {
         [
             "--control-plane",
@@ -330,7 +344,8 @@ async fn convoy_mtls(env: &Env, dir: &Path) -> Result<Running, CompareError> {
         dir.join("convoy-B.log"),
         env.cpu,
     )?;
-    wait_json(&dir.join("bound-B.json"), &mut [&mut b, &mut cp]).await?;
+    b.wait_bound::<ProxyAddrs>(&dir.join("bound-B.json"), &mut [&mut cp])
+        .await?;
     let mut a = Proc::spawn(
         "convoy-proxy A",
         &env.proxy_bin,
@@ -338,10 +353,12 @@ async fn convoy_mtls(env: &Env, dir: &Path) -> Result<Running, CompareError> {
         dir.join("convoy-A.log"),
         env.cpu,
     )?;
-    let addrs_a = wait_json(&dir.join("bound-A.json"), &mut [&mut a, &mut cp]).await?;
+    let addrs_a: ProxyAddrs = a
+        .wait_bound(&dir.join("bound-A.json"), &mut [&mut cp])
+        .await?;
     Ok(Running {
         kind: Kind::Convoy2Mtls,
-        front: addr_of(&addrs_a, "outbound")?,
+        front: outbound(&addrs_a)?,
         host: "orders",
         proxies: vec![a, b],
         helpers: vec![cp],

@@ -1,8 +1,9 @@
-//! The control plane under test (the real binary on port 0, its CA in a tempdir) and a minimal
-//! test sidecar: `POST /v1/stream` over TLS (h2) with the join token and a channel body,
-//! reading NDJSON lines (both with `convoy-protocol`).
+//! The control plane under test (the real binary on port 0 through `convoy-harness`, its CA in
+//! a tempdir) and a minimal test sidecar: `POST /v1/stream` over TLS (h2) with the join token
+//! and a channel body, reading NDJSON lines.
 
 use bytes::Bytes;
+use convoy_harness::{tls, Child, ControlPlaneAddrs, Spawn};
 use convoy_protocol::{BodyLines, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -10,8 +11,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Arc;
+use std::process::{ExitStatus, Output};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -22,8 +22,10 @@ pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_convoy-control-plane");
 /// One orders service, in `orders.yaml`.
 pub(crate) const ORDERS: &str = "services:\n  orders:\n    timeout: 2s\n";
 
-/// A running control plane; killed when dropped.
+/// A running control plane; killed when dropped (its log printed if the test is failing, or
+/// always with `CONVOY_TEST_LOGS` set).
 pub(crate) struct ControlPlane {
+    /// Declared before the directory its log is in: dropped (and its log printed) first.
     child: Child,
     /// The sidecar API.
     pub(crate) api: SocketAddr,
@@ -49,46 +51,34 @@ impl ControlPlane {
         let dir = tempfile::tempdir().unwrap();
         write_files(dir.path(), files);
         let scratch = tempfile::tempdir().unwrap();
-        let bound = scratch.path().join("bound.json");
         let ca_dir = scratch.path().join("ca");
-        let logs = if std::env::var_os("CONVOY_TEST_LOGS").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
+        let mut child = Spawn::new(
+            "convoy-control-plane",
+            BINARY,
+            scratch.path().join("control-plane.log"),
+        )
+        .arg("serve")
+        .arg("--config-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .bound_addrs_file(scratch.path().join("bound.json"))
+        .arg("--ca-dir")
+        .arg(&ca_dir)
+        .args(args)
+        .start()
+        .unwrap();
+        let addrs: ControlPlaneAddrs = match child.wait_bound(Duration::from_secs(5)).await {
+            Ok(addrs) => addrs,
+            Err(e) => panic!("the control plane did not write its bound addresses: {e}"),
         };
-        let mut child = Command::new(BINARY)
-            .arg("serve")
-            .arg("--config-dir")
-            .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
-            .arg("--bound-addrs-file")
-            .arg(&bound)
-            .arg("--ca-dir")
-            .arg(&ca_dir)
-            .args(args)
-            .stdout(logs)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        for _ in 0..500 {
-            if let Ok(text) = std::fs::read_to_string(&bound) {
-                let addrs: Value = serde_json::from_str(&text).unwrap();
-                return ControlPlane {
-                    child,
-                    api: addrs["listen"].as_str().unwrap().parse().unwrap(),
-                    admin: addrs["admin"].as_str().unwrap().parse().unwrap(),
-                    dir,
-                    ca_dir,
-                    _scratch: scratch,
-                };
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("the control plane exited at startup: {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        ControlPlane {
+            child,
+            api: addrs.listen,
+            admin: addrs.admin,
+            dir,
+            ca_dir,
+            _scratch: scratch,
         }
-        let _ = child.kill();
-        panic!("the control plane did not write its bound addresses");
     }
 
     /// The URL of the sidecar API.
@@ -114,26 +104,10 @@ impl ControlPlane {
         &self,
         alpn: &[u8],
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = std::fs::read(self.ca_file()).unwrap();
-        for cert in
-            <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
-                &pem,
-            )
-        {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![alpn.to_vec()];
+        let config = tls::client_config(tls::roots(&self.ca_file()).unwrap(), &[alpn]);
         let tcp = tokio::net::TcpStream::connect(self.api).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
             .unwrap()
@@ -217,37 +191,23 @@ impl ControlPlane {
 
     /// Runs a client command of the binary against this control plane.
     pub(crate) fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BINARY)
+        convoy_harness::command(BINARY)
             .args(args)
             .arg("--url")
             .arg(self.url())
             .arg("--ca-file")
             .arg(self.ca_file())
-            .env_remove("CONVOY_CA_FILE")
-            .env_remove("CONVOY_CP_URL")
             .output()
             .unwrap()
     }
 
     /// Sends SIGTERM and waits (up to 5 s) for the exit.
     pub(crate) async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        for _ in 0..500 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        self.child.sigterm().unwrap();
+        match self.child.wait_exit(Duration::from_secs(5)).await {
+            Ok(status) => status,
+            Err(_) => panic!("the control plane did not exit within 5 s of SIGTERM"),
         }
-        panic!("the control plane did not exit within 5 s of SIGTERM");
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

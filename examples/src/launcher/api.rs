@@ -7,18 +7,16 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use bytes::Bytes;
+use convoy_harness::tls;
 use http::header::{CONNECTION, HOST};
 use http::{Request, StatusCode};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::RootCertStore;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -38,32 +36,17 @@ pub(crate) struct Api {
 impl Api {
     /// A client of the API at `addr` that trusts the certificates in `ca_file` (PEM).
     pub(crate) fn new(addr: SocketAddr, ca_file: &Path) -> anyhow::Result<Api> {
-        let certificates = CertificateDer::pem_file_iter(ca_file)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .with_context(|| format!("reading the mesh CA {}", ca_file.display()))?;
-        let mut roots = RootCertStore::empty();
-        let (added, _unusable) = roots.add_parsable_certificates(certificates);
-        if added == 0 {
-            bail!("{} holds no usable certificate", ca_file.display());
-        }
-        Self::trusting(addr, roots)
+        Ok(Self::trusting(addr, tls::roots(ca_file)?))
     }
 
     /// A client of the API at `addr` that trusts `roots`.
-    fn trusting(addr: SocketAddr, roots: RootCertStore) -> anyhow::Result<Api> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS protocol versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Api {
+    fn trusting(addr: SocketAddr, roots: RootCertStore) -> Api {
+        Api {
             addr,
             url: format!("https://{addr}"),
             server_name: ServerName::IpAddress(addr.ip().into()),
-            tls: TlsConnector::from(Arc::new(config)),
-        })
+            tls: TlsConnector::from(tls::client_config(roots, &[b"http/1.1"])),
+        }
     }
 
     /// `https://HOST:PORT`.
@@ -117,7 +100,7 @@ impl Api {
 impl Api {
     /// A client that trusts nothing, for tests that never reach the control plane.
     pub(crate) fn for_tests(addr: SocketAddr) -> Api {
-        Api::trusting(addr, RootCertStore::empty()).unwrap()
+        Api::trusting(addr, RootCertStore::empty())
     }
 }
 
@@ -125,40 +108,28 @@ impl Api {
 mod tests {
     use super::*;
 
+    use convoy_harness::pki::{ip_san, Leaf, TestCa};
     use http_body_util::Full;
     use hyper::service::service_fn;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    use rustls::pki_types::PrivateKeyDer;
     use rustls::ServerConfig;
+    use std::sync::Arc;
     use tokio::net::TcpListener;
     use tokio_rustls::TlsAcceptor;
 
-    /// A CA: its certificate (PEM) and what signs with it.
-    fn ca() -> (String, Issuer<'static, KeyPair>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        let pem = params.self_signed(&key).unwrap().pem();
-        (pem, Issuer::new(params, key))
+    /// A CA (path length 0).
+    fn ca() -> TestCa {
+        TestCa::new("mesh CA")
     }
 
-    /// Serves HTTPS on loopback with a certificate for `127.0.0.1` from `issuer`, answering
+    /// Serves HTTPS on loopback with a certificate for `127.0.0.1` from `ca`, answering
     /// every request `{"path": ...}`; returns its address.
-    async fn serve(issuer: &Issuer<'static, KeyPair>) -> SocketAddr {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, issuer)
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+    async fn serve(ca: &TestCa) -> SocketAddr {
+        let leaf = ca.issue(&Leaf::new("127.0.0.1").sans(vec![ip_san([127, 0, 0, 1].into())]));
+        let config = ServerConfig::builder_with_provider(tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-            )
+            .with_single_cert(leaf.chain(), leaf.key())
             .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -190,11 +161,11 @@ mod tests {
 
     #[tokio::test]
     async fn gets_over_tls_from_a_server_the_ca_signed() {
-        let (pem, issuer) = ca();
-        let addr = serve(&issuer).await;
+        let ca = ca();
+        let addr = serve(&ca).await;
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, pem).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         let api = Api::new(addr, &ca_file).unwrap();
         assert_eq!(api.url(), format!("https://{addr}"));
         let (status, body) = api.get("/v1/status", Duration::from_secs(5)).await.unwrap();
@@ -204,12 +175,11 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_server_another_ca_signed() {
-        let (_, issuer) = ca();
-        let addr = serve(&issuer).await;
-        let (other, _) = ca();
+        let addr = serve(&ca()).await;
+        let other = ca();
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, other).unwrap();
+        std::fs::write(&ca_file, other.pem()).unwrap();
         let error = Api::new(addr, &ca_file)
             .unwrap()
             .get("/v1/status", Duration::from_secs(5))

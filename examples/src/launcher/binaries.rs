@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use convoy_harness::binary;
 
 /// The programs the demo starts.
 #[derive(Debug, Clone)]
@@ -15,11 +16,7 @@ pub(crate) struct Binaries {
 
 /// Directory holding this executable, i.e. `target/<profile>` under `cargo run`.
 pub(crate) fn own_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding this executable")?;
-    let dir = exe
-        .parent()
-        .context("this executable has no parent directory")?;
-    Ok(dir.to_path_buf())
+    convoy_harness::binary::bin_dir().context("finding this executable")
 }
 
 /// Runs `cargo build` for the proxy, the control plane and the demo binaries, in the profile this
@@ -58,19 +55,13 @@ pub(crate) async fn build(own_dir: &Path) -> anyhow::Result<()> {
 /// Finds `convoy-proxy`, `convoy-control-plane` and `convoy-demo-service` in `dir`.
 pub(crate) fn locate(dir: &Path) -> anyhow::Result<Binaries> {
     let find = |name: &str| {
-        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(anyhow::anyhow!(
-                "{name} not found at {}; run `cargo build --workspace --bins` (or drop --no-build)",
-                path.display()
-            ))
-        }
+        binary::find_in(dir, name).map_err(|missing| {
+            anyhow::anyhow!("{missing}; run `cargo build --workspace --bins` (or drop --no-build)")
+        })
     };
     Ok(Binaries {
-        proxy: find("convoy-proxy")?,
-        control_plane: find("convoy-control-plane")?,
+        proxy: find(binary::PROXY)?,
+        control_plane: find(binary::CONTROL_PLANE)?,
         service: find("convoy-demo-service")?,
     })
 }

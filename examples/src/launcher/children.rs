@@ -1,25 +1,14 @@
-//! The demo's child processes: started with their output in log files, and always
-//! killed and reaped when the demo ends, on error paths too.
+//! The demo's child processes: started (through `convoy-harness`) with their output in log
+//! files, and always killed and reaped when the demo ends, on error paths too.
 
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use tokio::process::{Child, Command};
+use convoy_harness::{Child, Spawn, WaitError};
 
 /// How long to wait for a killed child to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A running child process and where its output goes.
-struct Running {
-    label: String,
-    log: PathBuf,
-    child: Child,
-}
 
 /// Whether a child's log starts afresh or continues an earlier run's (a restart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +17,11 @@ pub(crate) enum Log {
     Append,
 }
 
-/// Every child started and not deliberately stopped. Dropping it kills them
-/// (`kill_on_drop`); prefer [`Children::shutdown`], which also waits for them to exit.
+/// Every child started and not deliberately stopped. Dropping it kills them; prefer
+/// [`Children::shutdown`], which waits for them to exit without blocking.
 #[derive(Default)]
 pub(crate) struct Children {
-    running: Vec<Running>,
+    running: Vec<Child>,
 }
 
 impl Children {
@@ -49,97 +38,65 @@ impl Children {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut out = match mode {
-            Log::Fresh => File::create(log),
-            Log::Append => File::options().create(true).append(true).open(log),
-        }
-        .with_context(|| format!("opening {}", log.display()))?;
-        if mode == Log::Append {
-            writeln!(out, "--- convoy-demo: {label} restarted ---")?;
-        }
-        let err = out.try_clone()?;
-        let mut command = Command::new(program);
-        command
+        let mut spawn = Spawn::new(label, program, log)
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true);
-        // The demo service, the proxy and the control plane read CONVOY_* from the
-        // environment (a CONVOY_CONFIG would even clash with --control-plane): only our
-        // flags count.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CONVOY_") {
-                command.env_remove(key);
-            }
+            // Own process group: Ctrl-C in the terminal reaches only us, so we can take a
+            // last scrape before stopping the children in order.
+            .own_process_group();
+        if mode == Log::Append {
+            spawn = spawn.append_log(&format!("--- convoy-demo: {label} restarted ---"));
         }
-        // Output goes to log files: ask children (tracing, clap) for plain text.
-        command.env("NO_COLOR", "1");
-        // Own process group: Ctrl-C in the terminal reaches only us, so we can take a
-        // last scrape before stopping the children in order.
-        #[cfg(unix)]
-        command.process_group(0);
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {label}: {}", program.display()))?;
-        self.running.push(Running {
-            label: label.to_owned(),
-            log: log.to_path_buf(),
-            child,
-        });
+        self.running.push(spawn.start()?);
         Ok(())
     }
 
     /// Whether a child called `label` is running (started and not stopped).
     pub(crate) fn is_running(&self, label: &str) -> bool {
-        self.running.iter().any(|r| r.label == label)
+        self.running.iter().any(|c| c.label() == label)
     }
 
     /// Kills the child called `label` on purpose and waits for it to exit; a later
     /// [`Children::check`] does not miss it. Returns whether there was one.
     pub(crate) async fn stop(&mut self, label: &str) -> bool {
-        let Some(index) = self.running.iter().position(|r| r.label == label) else {
+        let Some(index) = self.running.iter().position(|c| c.label() == label) else {
             return false;
         };
-        let mut running = self.running.remove(index);
-        // Fails only if it already exited, which is fine.
-        let _ = running.child.start_kill();
-        if tokio::time::timeout(REAP_TIMEOUT, running.child.wait())
-            .await
-            .is_err()
-        {
+        let mut child = self.running.remove(index);
+        if !child.stop(REAP_TIMEOUT).await {
             eprintln!("{label} did not exit after being killed");
         }
         true
     }
 
+    /// Every running child, for waits that fail early when one exits.
+    pub(crate) fn watched(&mut self) -> Vec<&mut Child> {
+        self.running.iter_mut().collect()
+    }
+
     /// Fails if any child has exited, naming it and its log.
     pub(crate) fn check(&mut self) -> anyhow::Result<()> {
-        for running in &mut self.running {
-            if let Some(status) = running.child.try_wait()? {
-                bail!(
-                    "{} exited unexpectedly ({status}); see its log: {}",
-                    running.label,
-                    running.log.display()
-                );
-            }
+        for child in &mut self.running {
+            child.check().map_err(with_log)?;
         }
         Ok(())
     }
 
     /// Kills every child and waits for each to exit.
     pub(crate) async fn shutdown(mut self) {
-        for running in &mut self.running {
-            // Fails only if it already exited, which is fine.
-            let _ = running.child.start_kill();
-        }
-        for running in &mut self.running {
-            if tokio::time::timeout(REAP_TIMEOUT, running.child.wait())
-                .await
-                .is_err()
-            {
-                eprintln!("{} did not exit after being killed", running.label);
+        for child in &mut self.running {
+            if !child.stop(REAP_TIMEOUT).await {
+                eprintln!("{} did not exit after being killed", child.label());
             }
         }
+    }
+}
+
+/// `error` with, when a child exited, where its log is.
+pub(crate) fn with_log(error: WaitError) -> anyhow::Error {
+    match &error {
+        WaitError::Exited { log, .. } => {
+            anyhow::anyhow!("{error}; see its log: {}", log.display())
+        }
+        _ => anyhow::Error::new(error),
     }
 }

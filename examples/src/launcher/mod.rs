@@ -128,7 +128,7 @@ async fn demo(
     launch.introduce();
     let control_plane = [launch.start_control_plane(children)?];
     tokio::select! {
-        ready = ready::wait(&client, &control_plane, children, READY_TIMEOUT) => ready?,
+        ready = ready::wait(&control_plane, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
     // Ready means the CA directory is in place: the anchor to verify the API with, and the
@@ -137,7 +137,7 @@ async fn demo(
     let probes = launch.start_mesh(children)?;
     println!("waiting for apps and sidecars to be ready (a sidecar is once it runs the mesh)...");
     tokio::select! {
-        ready = ready::wait(&client, &probes, children, READY_TIMEOUT) => ready?,
+        ready = ready::wait(&probes, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
     // Each sidecar runs a mesh, but maybe one from before every other had registered.
@@ -148,7 +148,7 @@ async fn demo(
     // The gateway last: it then takes a mesh in which web has its endpoint.
     let gateway = [launch.start_gateway(children)?];
     tokio::select! {
-        ready = ready::wait(&client, &gateway, children, READY_TIMEOUT) => ready?,
+        ready = ready::wait(&gateway, children, READY_TIMEOUT) => ready?,
         () = stop.requested() => return Ok(None),
     }
 
@@ -369,11 +369,12 @@ impl Launch<'_> {
             "  control plane: sidecar API {}  admin {}",
             cp.listen, cp.admin
         );
-        Ok(Probe {
-            what: "the control plane".to_owned(),
-            url: format!("http://{}/ready", cp.admin),
+        Ok(Probe::new(
+            "the control plane".to_owned(),
+            cp.admin,
+            "/ready",
             log,
-        })
+        ))
     }
 
     /// Starts the gateway (in control-plane mode, as the service `edge`); returns what to
@@ -395,11 +396,12 @@ impl Launch<'_> {
             gw.admin,
             mesh_dir::file_of(GATEWAY)
         );
-        Ok(Probe {
-            what: format!("the gateway {GATEWAY}"),
-            url: format!("http://{}/ready", gw.admin),
+        Ok(Probe::new(
+            format!("the gateway {GATEWAY}"),
+            gw.admin,
+            "/ready",
             log,
-        })
+        ))
     }
 
     /// Starts every app and its sidecar (in control-plane mode), logging to files in the
@@ -422,16 +424,18 @@ impl Launch<'_> {
                 "  {label:<11} app {}  sidecar: inbound {}  outbound {}  admin {}",
                 a.app, a.inbound, a.outbound, a.admin
             );
-            probes.push(Probe {
-                what: Self::app_label(node),
-                url: format!("http://{}/healthz", a.app),
-                log: self.app_log(node),
-            });
-            probes.push(Probe {
-                what: format!("{label}'s sidecar"),
-                url: format!("http://{}/ready", a.admin),
-                log: sidecar_log,
-            });
+            probes.push(Probe::new(
+                Self::app_label(node),
+                a.app,
+                "/healthz",
+                self.app_log(node),
+            ));
+            probes.push(Probe::new(
+                format!("{label}'s sidecar"),
+                a.admin,
+                "/ready",
+                sidecar_log,
+            ));
         }
         Ok(probes)
     }

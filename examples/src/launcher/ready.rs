@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
-use http::StatusCode;
+use convoy_harness::{wait_until, WaitError};
 use tokio::time::Instant;
 
 use super::api::Api;
-use super::children::Children;
+use super::children::{with_log, Children};
 use super::scrape::ControlPlane;
 use super::topology::Mesh;
-use crate::client::{self, HttpClient};
 
 /// How often to poll a health endpoint.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -20,36 +19,40 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Something that must answer 200 before traffic starts.
 pub(crate) struct Probe {
     pub(crate) what: String,
-    pub(crate) url: String,
+    pub(crate) get: convoy_harness::Probe,
     pub(crate) log: PathBuf,
+}
+
+impl Probe {
+    /// `what` is ready once `GET path` on `addr` answers 200; its log is `log`.
+    pub(crate) fn new(what: String, addr: std::net::SocketAddr, path: &str, log: PathBuf) -> Probe {
+        Probe {
+            what,
+            get: convoy_harness::Probe::get(addr, path).every(POLL_INTERVAL),
+            log,
+        }
+    }
 }
 
 /// Polls each probe until it answers 200, all within `timeout`. Fails early if a
 /// child exits, and on timeout names the laggard and its log.
 pub(crate) async fn wait(
-    client: &HttpClient,
     probes: &[Probe],
     children: &mut Children,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     for probe in probes {
-        loop {
-            children.check()?;
-            let last = match client::get(client, &probe.url, &[], POLL_INTERVAL * 20).await {
-                Ok((StatusCode::OK, _)) => break,
-                Ok((status, _)) => format!("answered {status}"),
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                bail!(
-                    "{} not ready after {timeout:?} (GET {}: {last}); see its log: {}",
-                    probe.what,
-                    probe.url,
-                    probe.log.display()
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe.get.wait_ok(&mut children.watched(), left).await {
+            Ok(()) => {}
+            Err(WaitError::TimedOut { last, .. }) => bail!(
+                "{} not ready after {timeout:?} (GET {}: {last}); see its log: {}",
+                probe.what,
+                probe.get.url(),
+                probe.log.display()
+            ),
+            Err(e) => return Err(with_log(e)),
         }
     }
     Ok(())
@@ -64,39 +67,45 @@ pub(crate) async fn converged(
     children: &mut Children,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
     let addresses: Vec<String> = mesh
         .nodes
         .iter()
         .map(|n| n.addrs.inbound.to_string())
         .collect();
-    loop {
-        children.check()?;
-        let last = match ControlPlane::status(api).await {
-            Ok(status) if status.converged(addresses.iter().map(String::as_str)) => return Ok(()),
-            Ok(status) => format!(
-                "version {}; sidecars (address: version applied): {}",
-                status.version,
-                status
-                    .sidecars
-                    .iter()
-                    .map(|s| format!(
-                        "{}: {}{}",
-                        s.address,
-                        s.acked_version.map_or("none".to_owned(), |v| v.to_string()),
-                        if s.connected { "" } else { " (disconnected)" }
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            bail!(
-                "the sidecars did not all run the control plane's version after {timeout:?} \
-                 ({last}); see control-plane.log and *.sidecar.log"
-            );
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+    let converged = async || match ControlPlane::status(api).await {
+        Ok(status) if status.converged(addresses.iter().map(String::as_str)) => Ok(()),
+        Ok(status) => Err(format!(
+            "version {}; sidecars (address: version applied): {}",
+            status.version,
+            status
+                .sidecars
+                .iter()
+                .map(|s| format!(
+                    "{}: {}{}",
+                    s.address,
+                    s.acked_version.map_or("none".to_owned(), |v| v.to_string()),
+                    if s.connected { "" } else { " (disconnected)" }
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Err(e) => Err(e),
+    };
+    let what = "every sidecar running the control plane's version";
+    match wait_until(
+        what,
+        &mut children.watched(),
+        timeout,
+        POLL_INTERVAL,
+        converged,
+    )
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(WaitError::TimedOut { last, .. }) => bail!(
+            "the sidecars did not all run the control plane's version after {timeout:?} \
+             ({last}); see control-plane.log and *.sidecar.log"
+        ),
+        Err(e) => Err(with_log(e)),
     }
 }

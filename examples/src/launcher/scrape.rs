@@ -19,8 +19,9 @@ use super::api::Api;
 use super::topology::{Mesh, GATEWAY};
 use crate::client::{self, HttpClient};
 use crate::metrics::{
-    counter_rate, Exposition, GatewayCounters, PolicyCounters, ServiceCounters, ServiceStats,
+    counter_rate, GatewayCounters, PolicyCounters, ServiceCounters, ServiceStats,
 };
+use convoy_harness::prometheus::Samples;
 
 /// A scrape slower than this is reported as failed rather than stalling the table.
 const SCRAPE_TIMEOUT: Duration = Duration::from_millis(800);
@@ -41,7 +42,7 @@ pub(crate) struct Sidecar {
 
 impl Sidecar {
     /// What the demo reads from a scrape of the sidecar of `service`.
-    pub(crate) fn from_exposition(e: &Exposition, service: &str) -> Self {
+    pub(crate) fn from_exposition(e: &Samples, service: &str) -> Self {
         Sidecar {
             inbound: ServiceCounters::from_exposition(e, service),
             policy: PolicyCounters::from_exposition(e),
@@ -51,7 +52,7 @@ impl Sidecar {
 }
 
 /// The mesh version in a scrape (`convoy_config_version`), if exported.
-fn config_version(e: &Exposition) -> Option<u64> {
+fn config_version(e: &Samples) -> Option<u64> {
     // A gauge holding a whole number: the cast is exact.
     e.matching(CONFIG_VERSION, &[])
         .next()
@@ -68,7 +69,7 @@ pub(crate) struct Gateway {
 
 impl Gateway {
     /// What the demo reads from a scrape of the gateway [`GATEWAY`].
-    pub(crate) fn from_exposition(e: &Exposition) -> Self {
+    pub(crate) fn from_exposition(e: &Samples) -> Self {
         Gateway {
             counters: GatewayCounters::from_exposition(e, GATEWAY),
             version: config_version(e),
@@ -293,10 +294,10 @@ impl Scraper {
     }
 
     /// `GET url` of a `/metrics`, parsed.
-    async fn metrics(&self, url: &str) -> Result<Exposition, String> {
+    async fn metrics(&self, url: &str) -> Result<Samples, String> {
         match client::get(&self.client, url, &[], SCRAPE_TIMEOUT).await {
             Ok((StatusCode::OK, body)) => {
-                Exposition::parse(&String::from_utf8_lossy(&body)).map_err(|e| e.to_string())
+                Samples::parse(&String::from_utf8_lossy(&body)).map_err(|e| e.to_string())
             }
             Ok((status, _)) => Err(format!("GET {url} answered {status}")),
             Err(e) => Err(format!("GET {url}: {e}")),
@@ -472,7 +473,7 @@ mod tests {
              convoy_requests_total{{direction=\"inbound\",service=\"{service}\",status_class=\"5xx\"}} {errors}\n\
              {policy}"
         );
-        Sidecar::from_exposition(&Exposition::parse(&text).unwrap(), service)
+        Sidecar::from_exposition(&Samples::parse(&text).unwrap(), service)
     }
 
     #[test]
@@ -515,7 +516,7 @@ mod tests {
                 Err("down".to_owned()),
             ],
             gateway: Ok(Gateway::from_exposition(
-                &Exposition::parse(
+                &Samples::parse(
                     "convoy_config_version 7\n\
                      convoy_gateway_requests_total{gateway=\"edge\",status=\"200\"} 8\n\
                      convoy_gateway_requests_total{gateway=\"edge\",status=\"401\"} 2\n\

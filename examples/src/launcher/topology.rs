@@ -2,7 +2,7 @@
 //! other, on which ports, and the flags each app and sidecar gets. The policies are not here:
 //! they are the mesh YAML the control plane serves (`examples/demo/mesh`).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// One demo service and how it behaves.
@@ -179,7 +179,7 @@ impl Mesh {
     /// and admin their own free port.
     pub(crate) fn allocate(knobs: Knobs) -> std::io::Result<Self> {
         let count: usize = SERVICES.iter().map(|s| s.instances).sum();
-        let mut ports = free_ports(2 + count * 4 + 2)?.into_iter();
+        let mut ports = convoy_harness::ports::free_ports(2 + count * 4 + 2)?.into_iter();
         let mut next = || ports.next().expect("one port per listener");
         let control_plane = ControlPlaneAddrs {
             listen: next(),
@@ -287,40 +287,6 @@ impl Mesh {
         args.extend(spec.calls.iter().map(|callee| format!("--call={callee}")));
         args
     }
-}
-
-/// Asks the OS for `n` distinct free ports on one loopback address. All listeners are
-/// held until every port is picked, so no port is handed out twice.
-///
-/// Between picking a port and the child binding it, any outgoing connection on the machine
-/// may take it as its ephemeral source port, and those come from `127.0.0.1`. So on Linux,
-/// where all of `127.0.0.0/8` answers, the demo listens on an address of its own
-/// (`127.x.y.z`, chosen at random) where no source port can collide; where only
-/// `127.0.0.1` exists (macOS), it falls back to that.
-fn free_ports(n: usize) -> std::io::Result<Vec<SocketAddr>> {
-    let private = private_loopback();
-    let ip = if TcpListener::bind((private, 0)).is_ok() {
-        private
-    } else {
-        Ipv4Addr::LOCALHOST
-    };
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind((ip, 0)))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners.iter().map(TcpListener::local_addr).collect()
-}
-
-/// A random loopback address other than `127.0.0.1` (and not a network or broadcast
-/// address of any /24).
-fn private_loopback() -> Ipv4Addr {
-    use rand::Rng as _;
-    let mut rng = rand::rng();
-    Ipv4Addr::new(
-        127,
-        rng.random_range(1..=254),
-        rng.random_range(0..=255),
-        rng.random_range(1..=254),
-    )
 }
 
 #[cfg(test)]

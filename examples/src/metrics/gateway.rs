@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Exposition, Histogram, ServiceStats};
+use super::{Histogram, ServiceStats};
+use convoy_harness::prometheus::Samples;
 
 const REQUESTS_TOTAL: &str = "convoy_gateway_requests_total";
 const DURATION_BUCKET: &str = "convoy_gateway_request_duration_seconds_bucket";
@@ -28,7 +29,7 @@ pub struct GatewayCounters {
 
 impl GatewayCounters {
     /// Reads the series of gateway `gateway` from a scrape.
-    pub fn from_exposition(exposition: &Exposition, gateway: &str) -> Self {
+    pub fn from_exposition(exposition: &Samples, gateway: &str) -> Self {
         let labels = [("gateway", gateway)];
         let mut counters = GatewayCounters::default();
         for sample in exposition.matching(REQUESTS_TOTAL, &labels) {
@@ -98,7 +99,7 @@ impl GatewayCounters {
 mod tests {
     use super::*;
 
-    fn scrape(web: u32, keyed: u32, keyless: u32, limited: u32) -> Exposition {
+    fn scrape(web: u32, keyed: u32, keyless: u32, limited: u32) -> Samples {
         let text = format!(
             r#"# TYPE convoy_gateway_requests_total counter
 convoy_gateway_requests_total{{gateway="edge",route_set="web",route="web-pages",consumer="_anonymous",status="200"}} {web}
@@ -112,7 +113,7 @@ convoy_gateway_request_duration_seconds_sum{{gateway="edge",route="web-pages"}} 
 convoy_gateway_request_duration_seconds_count{{gateway="edge",route="web-pages"}} {web}
 "#
         );
-        Exposition::parse(&text).unwrap()
+        Samples::parse(&text).unwrap()
     }
 
     #[test]
@@ -130,7 +131,7 @@ convoy_gateway_request_duration_seconds_count{{gateway="edge",route="web-pages"}
         assert_eq!((delta.denied, delta.limited), (2.0, 1.0));
         // A restarted gateway counts from zero: all of its counts are new.
         assert_eq!(earlier.since(&later), earlier);
-        let none = GatewayCounters::from_exposition(&Exposition::default(), "edge");
+        let none = GatewayCounters::from_exposition(&Samples::default(), "edge");
         assert_eq!(none.stats(Duration::from_secs(1)).success_ratio, None);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Exposition;
+use convoy_harness::prometheus::Samples;
 
 const RETRIES_TOTAL: &str = "convoy_retries_total";
 const RATE_LIMITED_TOTAL: &str = "convoy_rate_limited_total";
@@ -30,7 +30,7 @@ impl PolicyCounters {
     /// Reads the policy series of a scrape; samples without a `service` label are ignored,
     /// except authorization's: a sidecar authorizes only requests to its own service, so
     /// those carry none.
-    pub fn from_exposition(exposition: &Exposition) -> Self {
+    pub fn from_exposition(exposition: &Samples) -> Self {
         let mut counters = Self::default();
         for sample in exposition.samples() {
             if sample.name == AUTHORIZATION_TOTAL {
@@ -123,7 +123,7 @@ convoy_authorization_total{caller="unauthenticated",rule="default-deny",result="
 
     #[test]
     fn adds_up_reasons_and_rules_per_service() {
-        let counters = PolicyCounters::from_exposition(&Exposition::parse(SCRAPE).unwrap());
+        let counters = PolicyCounters::from_exposition(&Samples::parse(SCRAPE).unwrap());
         assert_eq!(counters.retries("payments"), 10.0);
         assert_eq!(counters.retries("orders"), 1.0);
         assert_eq!(counters.rate_limited("orders"), 5.0);
@@ -134,7 +134,7 @@ convoy_authorization_total{caller="unauthenticated",rule="default-deny",result="
 
     #[test]
     fn absent_series_read_as_zero() {
-        let counters = PolicyCounters::from_exposition(&Exposition::default());
+        let counters = PolicyCounters::from_exposition(&Samples::default());
         assert_eq!(counters.retries("payments"), 0.0);
         assert_eq!(counters.rate_limited("orders"), 0.0);
         assert_eq!(counters.denied(), 0.0);

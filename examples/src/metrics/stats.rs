@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Exposition, Histogram};
+use super::Histogram;
+use convoy_harness::prometheus::Samples;
 
 const REQUESTS_TOTAL: &str = "convoy_requests_total";
 const DURATION_BUCKET: &str = "convoy_request_duration_seconds_bucket";
@@ -24,7 +25,7 @@ pub struct ServiceCounters {
 
 impl ServiceCounters {
     /// Reads the `direction="inbound"` series of `service` from a scrape.
-    pub fn from_exposition(exposition: &Exposition, service: &str) -> Self {
+    pub fn from_exposition(exposition: &Samples, service: &str) -> Self {
         let labels = [("direction", "inbound"), ("service", service)];
         let mut requests = 0.0;
         let mut server_errors = 0.0;
@@ -127,7 +128,7 @@ impl ServiceStats {
 mod tests {
     use super::*;
 
-    fn scrape(ok: u32, errors: u32, fast: u32, slow: u32) -> Exposition {
+    fn scrape(ok: u32, errors: u32, fast: u32, slow: u32) -> Samples {
         let total = fast + slow;
         let text = format!(
             r#"# TYPE convoy_requests_total counter
@@ -145,7 +146,7 @@ convoy_request_duration_seconds_count{{direction="inbound",service="web"}} {tota
 convoy_request_duration_seconds_bucket{{direction="outbound",service="web",le="+Inf"}} 5000
 "#
         );
-        Exposition::parse(&text).unwrap()
+        Samples::parse(&text).unwrap()
     }
 
     #[test]
@@ -199,7 +200,7 @@ convoy_request_duration_seconds_bucket{{direction="outbound",service="web",le="+
         assert_eq!(stats.requests_per_second, 0.0);
         assert_eq!(stats.success_ratio, None);
         assert_eq!(stats.p50, None);
-        let absent = ServiceCounters::from_exposition(&Exposition::default(), "payments");
+        let absent = ServiceCounters::from_exposition(&Samples::default(), "payments");
         assert_eq!(absent, ServiceCounters::default());
     }
 }

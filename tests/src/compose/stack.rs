@@ -4,7 +4,7 @@
 use super::command::{run, CommandError};
 use super::Engine;
 use crate::control_plane::{History, Status};
-use crate::metrics::Samples;
+use convoy_harness::prometheus::Samples;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -192,7 +192,8 @@ impl Stack {
             "{service}: convoy-http {url}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        Samples::parse(&String::from_utf8_lossy(&output.stdout))
+        let text = String::from_utf8_lossy(&output.stdout);
+        Samples::parse(&text).unwrap_or_else(|e| panic!("{service}: {e}:\n{text}"))
     }
 
     /// `convoy-control-plane status --json`, run in the control plane's container.

@@ -4,11 +4,11 @@
 
 use crate::client::{full, Body, ClientError, Reply};
 use bytes::Bytes;
+use convoy_harness::tls;
 use convoy_protocol::{BodyLines, MAX_CONTROL_PLANE_LINE, NDJSON, STREAM_PATH};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,32 +16,6 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
-
-/// The trust anchors of a PEM file, for rustls.
-pub fn roots(pem_file: &Path) -> rustls::RootCertStore {
-    let pem = std::fs::read(pem_file)
-        .unwrap_or_else(|e| panic!("read the CA file {}: {e}", pem_file.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.expect("a PEM certificate"))
-            .expect("a usable anchor");
-    }
-    roots
-}
-
-/// A client config trusting `roots`, offering `alpn`.
-pub fn client_config(roots: rustls::RootCertStore, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("the default protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
 
 /// An HTTPS client of one control plane's API.
 #[derive(Debug, Clone)]
@@ -54,11 +28,11 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client of the API at `addr`, trusting the anchors of `ca_file`.
     pub fn new(addr: SocketAddr, ca_file: &Path) -> Self {
-        let roots = roots(ca_file);
+        let roots = tls::roots(ca_file).unwrap_or_else(|e| panic!("{e}"));
         ApiClient {
             addr,
-            h1: client_config(roots.clone(), &[b"http/1.1"]),
-            h2: client_config(roots, &[b"h2"]),
+            h1: tls::client_config(roots.clone(), &[b"http/1.1"]),
+            h2: tls::client_config(roots, &[b"h2"]),
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod mtls_client;
 pub(crate) mod pki;
 
 use bytes::Bytes;
+use convoy_harness::pki::{spiffe_id, Leaf, TestCa, TRUST_DOMAIN};
 use convoy_protocol::{
     snapshot_line, BodyLines, CertificateRequest, CertificateResponse, Trust, CERTIFICATE_PATH,
     MAX_CERTIFICATE_REQUEST, MAX_SIDECAR_LINE, PONG_LINE, STREAM_PATH,
@@ -20,7 +21,7 @@ use convoy_tests::{within, ProxyBuilder};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pki::{Leaf, Pki, TestCa, TRUST_DOMAIN};
+use pki::Pki;
 use rcgen::{CertificateSigningRequestParams, SanType};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -349,7 +350,7 @@ async fn certificate(
             return refusal(400, &format!("bad CSR: {e}"));
         }
     };
-    let expected = pki::spiffe_id(service);
+    let expected = spiffe_id(service);
     let asks: Vec<String> = csr
         .params
         .subject_alt_names

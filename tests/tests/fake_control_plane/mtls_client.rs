@@ -2,7 +2,8 @@
 //! certificate of the mesh, the server checked against the bundle and for the SPIFFE ID of the
 //! service called. One new connection (and handshake) per request.
 
-use super::pki::{provider, KeyAndCert};
+use convoy_harness::pki::KeyAndCert;
+use convoy_harness::tls::provider;
 use convoy_tests::client::{empty, Body};
 use convoy_tests::{Proto, Reply};
 use hyper_util::rt::{TokioExecutor, TokioIo};

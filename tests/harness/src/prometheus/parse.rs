@@ -1,36 +1,9 @@
-//! A parser for the Prometheus text exposition format (version 0.0.4).
-//!
-//! Only samples are kept: `# HELP` / `# TYPE` lines are skipped, since the demo
-//! already knows which series it wants and how to read them.
+//! Reading the text format line by line: names, label sets with escapes, values and
+//! optional timestamps.
 
 use std::fmt;
 
-/// One sample line: `name{label="value",...} value [timestamp]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// The metric name, including any `_bucket` / `_sum` / `_count` suffix.
-    pub name: String,
-    /// Label pairs in the order they appeared, with escapes resolved.
-    pub labels: Vec<(String, String)>,
-    /// The sample value (`+Inf`, `-Inf` and `NaN` included).
-    pub value: f64,
-}
-
-impl Sample {
-    /// The value of label `name`, if present.
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// All samples of one scrape, in exposition order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Exposition {
-    samples: Vec<Sample>,
-}
+use super::Sample;
 
 /// A malformed line, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,39 +22,21 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-impl Exposition {
-    /// Parses a whole scrape; the first malformed sample line is an error.
-    pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut samples = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let sample = parse_sample(line).map_err(|message| ParseError {
-                line: index + 1,
-                message,
-            })?;
-            samples.push(sample);
+/// Every sample line of `text`; the first malformed one is an error.
+pub(super) fn samples(text: &str) -> Result<Vec<Sample>, ParseError> {
+    let mut samples = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
         }
-        Ok(Self { samples })
+        let sample = parse_sample(line).map_err(|message| ParseError {
+            line: index + 1,
+            message,
+        })?;
+        samples.push(sample);
     }
-
-    /// Every sample, in exposition order.
-    pub fn samples(&self) -> &[Sample] {
-        &self.samples
-    }
-
-    /// Samples named `name` that carry all of `labels` (other labels may be present).
-    pub fn matching<'a>(
-        &'a self,
-        name: &'a str,
-        labels: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples
-            .iter()
-            .filter(move |s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
-    }
+    Ok(samples)
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
@@ -218,23 +173,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_samples_and_skips_comments() {
-        let text = "# HELP up Whether up.\n# TYPE up gauge\n\nup 1\nconvoy_x{a=\"1\",b=\"two\"} 2.5 1700000000000\n";
-        let exposition = Exposition::parse(text).unwrap();
-        assert_eq!(exposition.samples().len(), 2);
-        assert_eq!(exposition.samples()[0].name, "up");
-        assert_eq!(exposition.samples()[0].value, 1.0);
-        let x = &exposition.samples()[1];
-        assert_eq!(x.label("a"), Some("1"));
-        assert_eq!(x.label("b"), Some("two"));
-        assert_eq!(x.value, 2.5);
-    }
-
-    #[test]
     fn labels_with_escapes_spaces_and_trailing_comma() {
         let text = r#"m { path = "/a,b}\"c\\d\ne" , le="+Inf", } +Inf"#;
-        let exposition = Exposition::parse(text).unwrap();
-        let sample = &exposition.samples()[0];
+        let sample = &samples(text).unwrap()[0];
         assert_eq!(sample.label("path"), Some("/a,b}\"c\\d\ne"));
         assert_eq!(sample.label("le"), Some("+Inf"));
         assert_eq!(sample.value, f64::INFINITY);
@@ -243,26 +184,9 @@ mod tests {
     #[test]
     fn special_and_scientific_values() {
         let text = "a NaN\nb -Inf\nc 1.5e-3\nd{} 7";
-        let exposition = Exposition::parse(text).unwrap();
-        let values: Vec<f64> = exposition.samples().iter().map(|s| s.value).collect();
+        let values: Vec<f64> = samples(text).unwrap().iter().map(|s| s.value).collect();
         assert!(values[0].is_nan());
         assert_eq!(values[1..], [f64::NEG_INFINITY, 0.0015, 7.0]);
-    }
-
-    #[test]
-    fn matching_ignores_label_order_and_extra_labels() {
-        let text = concat!(
-            "r{service=\"web\",direction=\"inbound\",status_class=\"2xx\"} 3\n",
-            "r{status_class=\"5xx\",direction=\"inbound\",service=\"web\"} 1\n",
-            "r{direction=\"outbound\",service=\"web\",status_class=\"2xx\"} 9\n",
-            "r{direction=\"inbound\",service=\"orders\",status_class=\"2xx\"} 9\n",
-        );
-        let exposition = Exposition::parse(text).unwrap();
-        let total: f64 = exposition
-            .matching("r", &[("direction", "inbound"), ("service", "web")])
-            .map(|s| s.value)
-            .sum();
-        assert_eq!(total, 4.0);
     }
 
     #[test]
@@ -274,7 +198,7 @@ mod tests {
             ("ok 1\nbad 1 2 3", "trailing"),
             ("ok 1\n{a=\"1\"} 2", "metric name"),
         ] {
-            let err = Exposition::parse(text).unwrap_err();
+            let err = samples(text).unwrap_err();
             assert_eq!(err.line, 2, "{text:?}");
             assert!(err.message.contains(needle), "{text:?}: {err}");
         }
