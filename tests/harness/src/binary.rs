@@ -58,7 +58,7 @@ pub fn require(name: &str) -> PathBuf {
     let dir = bin_dir().expect("the running executable has a path");
     match find_in(&dir, name) {
         Ok(path) => {
-            crate::stale::warn_once(&path, name);
+            crate::stale::warn_once(&path, name, sources_of(name));
             path
         }
         Err(missing) => {
@@ -94,5 +94,14 @@ mod tests {
     fn the_bin_dir_of_a_test_is_above_deps() {
         let dir = bin_dir().unwrap();
         assert!(!dir.ends_with("deps"), "{}", dir.display());
+    }
+}
+
+/// The workspace crates (directories) whose sources go into binary `name`.
+fn sources_of(name: &str) -> &'static [&'static str] {
+    match name {
+        PROXY => &["proxy", "config"],
+        CONTROL_PLANE => &["control-plane", "config"],
+        _ => &[],
     }
 }

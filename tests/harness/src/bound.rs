@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::child::Child;
+use crate::child::{wait_until, POLL_INTERVAL};
 use crate::error::WaitError;
-use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// The listeners of `convoy-proxy`.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,5 +99,23 @@ mod tests {
         assert!(read::<ControlPlaneAddrs>(&file).unwrap().is_none());
         std::fs::write(&file, "{}").unwrap();
         assert!(read::<ControlPlaneAddrs>(&file).is_err());
+    }
+}
+
+impl Child {
+    /// The addresses in its `--bound-addrs-file`, if it wrote the file yet.
+    pub fn read_bound<T: DeserializeOwned>(&self) -> Result<Option<T>, WaitError> {
+        let file = self.bound_addrs_file()?;
+        read(file)
+    }
+
+    /// Waits up to `limit` until it wrote its `--bound-addrs-file`, and reads it; fails early
+    /// if it exits.
+    pub async fn wait_bound<T: DeserializeOwned>(
+        &mut self,
+        limit: Duration,
+    ) -> Result<T, WaitError> {
+        let file = self.bound_addrs_file()?.to_path_buf();
+        wait(&file, &mut [self], limit).await
     }
 }

@@ -1,15 +1,14 @@
 //! A running child process: checked, signalled, waited for, and never left running. Dropping
 //! it kills the process (SIGKILL) and reaps it; when the thread is panicking (a failing test),
-//! or `CONVOY_TEST_LOGS` is set, its log is printed first.
+//! or `CONVOY_TEST_LOGS` is set, its log is printed first. [`wait_until`] waits for something
+//! a child does, failing early when a watched child exits.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
-
-use serde::de::DeserializeOwned;
+use std::time::Instant;
 
 use crate::error::WaitError;
-use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// A child started by [`crate::Spawn::start`].
 #[derive(Debug)]
@@ -131,36 +130,11 @@ impl Child {
         self.wait_exit(limit).await.is_ok()
     }
 
-    /// The addresses in its `--bound-addrs-file`, if it wrote the file yet.
-    pub fn read_bound<T: DeserializeOwned>(&self) -> Result<Option<T>, WaitError> {
-        let file = self.bound_addrs_file()?;
-        crate::bound::read(file)
-    }
-
-    /// Waits up to `limit` until it wrote its `--bound-addrs-file`, and reads it; fails early
-    /// if it exits.
-    pub async fn wait_bound<T: DeserializeOwned>(
-        &mut self,
-        limit: Duration,
-    ) -> Result<T, WaitError> {
-        let file = self.bound_addrs_file()?.to_path_buf();
-        crate::bound::wait(&file, &mut [self], limit).await
-    }
-
-    fn bound_addrs_file(&self) -> Result<&Path, WaitError> {
+    /// Its `--bound-addrs-file`, or why it has none.
+    pub(crate) fn bound_addrs_file(&self) -> Result<&Path, WaitError> {
         self.bound_addrs
             .as_deref()
             .ok_or_else(|| WaitError::NoBoundAddrsFile(self.label.clone()))
-    }
-
-    /// Waits up to `limit` until `GET /ready` on its admin listener `admin` answers 200; fails
-    /// early if it exits.
-    pub async fn wait_ready(
-        &mut self,
-        admin: std::net::SocketAddr,
-        limit: Duration,
-    ) -> Result<(), WaitError> {
-        crate::Probe::ready(admin).wait_ok(&mut [self], limit).await
     }
 }
 
@@ -178,5 +152,38 @@ impl Drop for Child {
                 self.log()
             );
         }
+    }
+}
+
+/// How often waits poll by default.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Tries `ready` every `interval` until it gives a value, for up to `limit`, failing early
+/// when one of `watched` exits; `what` and the last reason `ready` gave name the wait in the
+/// timeout error.
+pub async fn wait_until<T>(
+    what: &str,
+    watched: &mut [&mut Child],
+    limit: Duration,
+    interval: Duration,
+    mut ready: impl AsyncFnMut() -> Result<T, String>,
+) -> Result<T, WaitError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        for child in watched.iter_mut() {
+            child.check()?;
+        }
+        let last = match ready().await {
+            Ok(value) => return Ok(value),
+            Err(last) => last,
+        };
+        if Instant::now() > deadline {
+            return Err(WaitError::TimedOut {
+                what: what.to_owned(),
+                waited: limit,
+                last,
+            });
+        }
+        tokio::time::sleep(interval).await;
     }
 }

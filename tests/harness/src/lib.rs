@@ -35,12 +35,10 @@ mod run;
 mod spawn;
 mod stale;
 pub mod tls;
-mod wait;
 
 pub use bound::{wait as wait_bound, ControlPlaneAddrs, ProxyAddrs};
-pub use child::Child;
+pub use child::{wait_until, Child};
 pub use error::WaitError;
 pub use probe::Probe;
 pub use run::{run_until_exit, Exited};
 pub use spawn::{command, Spawn};
-pub use wait::wait_until;

@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::child::Child;
+use crate::child::{wait_until, POLL_INTERVAL};
 use crate::error::WaitError;
-use crate::wait::{wait_until, POLL_INTERVAL};
 
 /// How long one try may take.
 const TRY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -106,6 +106,18 @@ impl Probe {
             }
         })
         .await
+    }
+}
+
+impl Child {
+    /// Waits up to `limit` until `GET /ready` on its admin listener `admin` answers 200; fails
+    /// early if it exits.
+    pub async fn wait_ready(
+        &mut self,
+        admin: std::net::SocketAddr,
+        limit: Duration,
+    ) -> Result<(), WaitError> {
+        Probe::ready(admin).wait_ok(&mut [self], limit).await
     }
 }
 

@@ -6,25 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-/// The workspace crates (directories) whose sources go into binary `name`.
-fn sources_of(name: &str) -> &'static [&'static str] {
-    match name {
-        crate::binary::PROXY => &["proxy", "config"],
-        crate::binary::CONTROL_PLANE => &["control-plane", "config"],
-        _ => &[],
-    }
-}
-
 /// Prints a warning, once per binary name in this process, when `binary` is older than the
-/// newest source file of the crates it is built from.
-pub(crate) fn warn_once(binary: &Path, name: &str) {
+/// newest source file of the crates it is built from (`sources`, workspace folders).
+pub(crate) fn warn_once(binary: &Path, name: &str, sources: &[&str]) {
     static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let first = WARNED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .insert(name.to_owned());
     if first {
-        warn_if_stale(binary, name, sources_of(name));
+        warn_if_stale(binary, name, sources);
     }
 }
 
