@@ -25,16 +25,7 @@ pub(crate) struct Authentication<S> {
     inner: S,
 }
 
-/// Layer for [`Authentication`].
-#[derive(Debug, Clone)]
-pub(crate) struct AuthenticationLayer;
-
-impl<S> tower::Layer<S> for AuthenticationLayer {
-    type Service = Authentication<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Authentication { inner }
-    }
-}
+plain_layer!(AuthenticationLayer => Authentication);
 
 /// The consumer `request` is authenticated as, with the header to name it in; `None` when its
 /// route asks for no authentication (or no route took it).

@@ -125,16 +125,7 @@ pub(crate) struct CorsHeaders<S> {
     inner: S,
 }
 
-/// Layer for [`CorsHeaders`].
-#[derive(Debug, Clone)]
-pub(crate) struct CorsHeadersLayer;
-
-impl<S> tower::Layer<S> for CorsHeadersLayer {
-    type Service = CorsHeaders<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        CorsHeaders { inner }
-    }
-}
+plain_layer!(CorsHeadersLayer => CorsHeaders);
 
 impl<S> tower::Service<Request> for CorsHeaders<S>
 where
@@ -190,16 +181,7 @@ pub(crate) struct Preflight<S> {
     inner: S,
 }
 
-/// Layer for [`Preflight`].
-#[derive(Debug, Clone)]
-pub(crate) struct PreflightLayer;
-
-impl<S> tower::Layer<S> for PreflightLayer {
-    type Service = Preflight<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Preflight { inner }
-    }
-}
+plain_layer!(PreflightLayer => Preflight);
 
 impl<S> tower::Service<Request> for Preflight<S>
 where

@@ -4,6 +4,23 @@
 //! mesh service through the outbound calls, so the service's resilience policies and mutual
 //! TLS with the gateway's identity apply.
 
+/// `$layer`, the [`tower::Layer`] of `$service`: a gateway service that holds nothing but its
+/// inner service (what it needs comes with each request's [`Selection`]).
+macro_rules! plain_layer {
+    ($layer:ident => $service:ident) => {
+        #[doc = concat!("Layer for [`", stringify!($service), "`].")]
+        #[derive(Debug, Clone)]
+        pub(crate) struct $layer;
+
+        impl<S> tower::Layer<S> for $layer {
+            type Service = $service<S>;
+            fn layer(&self, inner: S) -> Self::Service {
+                $service { inner }
+            }
+        }
+    };
+}
+
 pub mod auth;
 mod authn;
 mod cors;
@@ -16,15 +33,13 @@ pub use runtime::{GatewayRuntime, GatewayState, Selection};
 
 use authn::AuthenticationLayer;
 use convoy_config::Limits;
+use convoy_proxy_core::admission::AdmitLayer;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{authority, path, Request, Response};
 use convoy_telemetry::metrics::Metrics;
 use convoy_telemetry::trace_context::TraceContextLayer;
 use cors::{CorsHeadersLayer, PreflightLayer};
-use layers::{
-    BodyLimitLayer, ConsumerLimitLayer, DispatchLayer, EditsLayer, RequireRouteLayer,
-    StripConsumerLayer,
-};
+use layers::{BodyLimitLayer, ConsumerLimit, EditsLayer, RequireRoute};
 use observe::{GatewayMetrics, GatewayObserveLayer};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -74,21 +89,21 @@ pub fn stack(
             max_headers: limits.max_header_count,
         })
         // A forged consumer: only authentication sets it.
-        .layer(StripConsumerLayer)
+        .map_request(layers::strip_consumer)
         // Before the route is required: a preflight only needs the route set (routes rarely
         // list OPTIONS).
         .layer(PreflightLayer)
-        .layer(RequireRouteLayer)
+        .layer(AdmitLayer::new(RequireRoute))
         // Before authentication: an oversized body is refused without verifying anything.
         .layer(BodyLimitLayer)
         .layer(AuthenticationLayer)
         // After authentication: limits per consumer need the consumer.
-        .layer(ConsumerLimitLayer)
+        .layer(AdmitLayer::new(ConsumerLimit))
         // The route's rewrite and header edits (the service's own routes see the rewritten
         // path).
         .layer(EditsLayer)
         // The route's service, as the outbound direction calls it.
-        .layer(DispatchLayer)
+        .map_request(layers::dispatch)
         .service(convoy_stack::outbound::calls(metrics));
     BoxCloneService::new(service)
 }

@@ -20,16 +20,7 @@ pub(crate) struct BodyLimit<S> {
     inner: S,
 }
 
-/// Layer for [`BodyLimit`].
-#[derive(Debug, Clone)]
-pub(crate) struct BodyLimitLayer;
-
-impl<S> tower::Layer<S> for BodyLimitLayer {
-    type Service = BodyLimit<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        BodyLimit { inner }
-    }
-}
+plain_layer!(BodyLimitLayer => BodyLimit);
 
 /// A streamed body's limit: the request's route, and whether the body went over.
 struct Streamed {

@@ -2,33 +2,20 @@
 
 use crate::runtime::Selection;
 use convoy_policy::rate_limit::Caller;
-use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::admission::Admission;
 use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::Request;
 
-/// Refuses requests over their route's rate limit with [`ProxyError::RateLimited`] (429). The
-/// key is the consumer header authentication set, else the client's address (per consumer),
-/// the client's address, or none (in total).
-pub(crate) type ConsumerLimit<S> = Admit<ConsumerLimitCheck, S>;
-
-/// The [`Admission`] of [`ConsumerLimit`]: the limiters live in the route (they follow the
-/// snapshot the request selected from).
+/// Refuses requests over their route's rate limit with [`ProxyError::RateLimited`] (429); run
+/// it with [`convoy_proxy_core::admission::AdmitLayer`]. The key is the consumer header
+/// authentication set, else the client's address (per consumer), the client's address, or none
+/// (in total). The limiters live in the route: they follow the snapshot the request selected
+/// from.
 #[derive(Debug, Clone)]
-pub(crate) struct ConsumerLimitCheck;
+pub(crate) struct ConsumerLimit;
 
-/// Layer for [`ConsumerLimit`].
-#[derive(Debug, Clone)]
-pub(crate) struct ConsumerLimitLayer;
-
-impl<S> tower::Layer<S> for ConsumerLimitLayer {
-    type Service = ConsumerLimit<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Admit::new(ConsumerLimitCheck, inner)
-    }
-}
-
-impl Admission for ConsumerLimitCheck {
+impl Admission for ConsumerLimit {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
         let Some(limiter) = Selection::routed(request).and_then(|(_, r)| r.limiter.as_ref()) else {
             return Ok(());

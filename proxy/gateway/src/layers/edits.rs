@@ -41,16 +41,7 @@ pub(crate) struct Edits<S> {
     inner: S,
 }
 
-/// Layer for [`Edits`].
-#[derive(Debug, Clone)]
-pub(crate) struct EditsLayer;
-
-impl<S> tower::Layer<S> for EditsLayer {
-    type Service = Edits<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Edits { inner }
-    }
-}
+plain_layer!(EditsLayer => Edits);
 
 impl<S> tower::Service<Request> for Edits<S>
 where

@@ -1,30 +1,16 @@
 //! Requests no route took, refused with 404.
 
 use crate::runtime::Selection;
-use convoy_proxy_core::admission::{Admission, Admit};
+use convoy_proxy_core::admission::Admission;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::Request;
 
 /// Refuses requests no route took with [`ProxyError::NoGatewayRoute`], saying what did not
-/// match.
-pub(crate) type RequireRoute<S> = Admit<RouteRequired, S>;
-
-/// The [`Admission`] of [`RequireRoute`].
+/// match (run it with [`convoy_proxy_core::admission::AdmitLayer`]).
 #[derive(Debug, Clone)]
-pub(crate) struct RouteRequired;
+pub(crate) struct RequireRoute;
 
-/// Layer for [`RequireRoute`].
-#[derive(Debug, Clone)]
-pub(crate) struct RequireRouteLayer;
-
-impl<S> tower::Layer<S> for RequireRouteLayer {
-    type Service = RequireRoute<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Admit::new(RouteRequired, inner)
-    }
-}
-
-impl Admission for RouteRequired {
+impl Admission for RequireRoute {
     fn admit(&self, request: &Request) -> Result<(), ProxyError> {
         let Some(selection) = Selection::of(request) else {
             return Err(ProxyError::NoGatewayRoute {
