@@ -27,6 +27,27 @@ impl<A, S> Admit<A, S> {
     }
 }
 
+/// Layer for [`Admit`], for an admission that holds all it needs (a copy goes in front of each
+/// inner service).
+#[derive(Debug, Clone)]
+pub struct AdmitLayer<A> {
+    admission: A,
+}
+
+impl<A> AdmitLayer<A> {
+    /// Runs `admission` in front of the inner service.
+    pub fn new(admission: A) -> Self {
+        AdmitLayer { admission }
+    }
+}
+
+impl<A: Clone, S> tower::Layer<S> for AdmitLayer<A> {
+    type Service = Admit<A, S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Admit::new(self.admission.clone(), inner)
+    }
+}
+
 impl<A, S> tower::Service<Request> for Admit<A, S>
 where
     A: Admission,

@@ -1,18 +1,38 @@
-//! CORS for a route set: preflights answered at the gateway, response headers for allowed
-//! origins.
+//! CORS for a route set: the headers every response to an allowed origin gets (the gateway's
+//! own answers included, so scripts can read why), and the preflights the gateway answers.
+//!
+//! Two layers, because they sit in two places: [`CorsHeaders`] outside the error mapping, so it
+//! sees every response once it is a response; [`Preflight`] where the request has been
+//! sanitized, answering preflights itself (a preflight is an answer, not a refusal: no error is
+//! made for it).
 
 use super::runtime::Selection;
-use super::step::{Before, Step};
 use convoy_config::Cors;
 use convoy_proxy_core::error::ProxyError;
 use convoy_proxy_core::{body, Request, Response};
-use http::header::{self, HeaderValue};
+use futures_util::future::{ready, Either, Ready};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-/// Answers CORS preflights of route sets with `cors` (204), and adds the CORS headers to other
-/// responses to an allowed origin.
-#[derive(Debug, Clone)]
-pub struct CorsStep;
+/// The route set's CORS settings and the request's `Origin`, if the set has CORS and the
+/// request an origin.
+fn cors_of(request: &Request) -> Option<(&Arc<Cors>, &HeaderValue)> {
+    let cors = Selection::of(request)?.route_set()?.cors.as_ref()?;
+    Some((cors, request.headers().get(header::ORIGIN)?))
+}
+
+/// Whether `request` is a CORS preflight.
+fn is_preflight(request: &Request) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
 
 /// The allowed origin to echo, if the request's `Origin` is allowed.
 fn allowed_origin(cors: &Cors, origin: &HeaderValue) -> Option<HeaderValue> {
@@ -30,9 +50,9 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<HeaderValue> {
     HeaderValue::from_str(&items.collect::<Vec<_>>().join(", ")).ok()
 }
 
-/// The preflight answer for an allowed origin, or `None` when the request is not allowed
-/// (then the answer carries no CORS headers and the browser refuses).
-fn preflight(cors: &Cors, request: &Request, origin: HeaderValue) -> Response {
+/// The preflight answer: 204, with the CORS headers only when the origin, the method and the
+/// headers asked for are allowed (else the browser refuses).
+fn preflight(cors: &Cors, request: &Request, origin: &HeaderValue) -> Response {
     let mut response = http::Response::new(body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
@@ -55,7 +75,7 @@ fn preflight(cors: &Cors, request: &Request, origin: HeaderValue) -> Response {
                 .iter()
                 .any(|a| a.as_str().eq_ignore_ascii_case(h))
         });
-    let Some(origin) = allowed_origin(cors, &origin).filter(|_| method_ok && headers_ok) else {
+    let Some(origin) = allowed_origin(cors, origin).filter(|_| method_ok && headers_ok) else {
         return response;
     };
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -80,62 +100,105 @@ fn preflight(cors: &Cors, request: &Request, origin: HeaderValue) -> Response {
     response
 }
 
-impl Step for CorsStep {
-    /// The route set's CORS settings and the allowed origin to answer with.
-    type State = Option<(Cors, HeaderValue)>;
-
-    fn before(&self, request: Request) -> Before<Self::State> {
-        let cors = request
-            .extensions()
-            .get::<Selection>()
-            .and_then(|s| s.route_set())
-            .and_then(|s| s.cors.clone());
-        let (Some(cors), Some(origin)) = (cors, request.headers().get(header::ORIGIN).cloned())
-        else {
-            return Before::Continue(request, None);
-        };
-        if request.method() == Method::OPTIONS
-            && request
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-        {
-            return Before::Answer(preflight(&cors, &request, origin));
+/// Adds the CORS headers of a response to the allowed `origin`.
+fn decorate(cors: &Cors, origin: HeaderValue, headers: &mut HeaderMap) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if cors.allow_credentials {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    if !cors.expose_headers.is_empty() {
+        if let Some(v) = join(cors.expose_headers.iter().map(|h| h.as_str())) {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
         }
-        let state = allowed_origin(&cors, &origin).map(|o| (cors, o));
-        Before::Continue(request, state)
+    }
+}
+
+/// Adds the route set's CORS headers to every response to an allowed origin but preflights
+/// (they carry their own). Its inner service answers every request: it sits outside the error
+/// mapping, so the gateway's own answers get the headers too.
+#[derive(Debug, Clone)]
+pub(crate) struct CorsHeaders<S> {
+    inner: S,
+}
+
+plain_layer!(CorsHeadersLayer => CorsHeaders);
+
+impl<S> tower::Service<Request> for CorsHeaders<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = CorsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn after(
-        &self,
-        state: Self::State,
-        result: Result<Response, ProxyError>,
-    ) -> Result<Response, ProxyError> {
-        let Some((cors, origin)) = state else {
-            return result;
-        };
-        // The gateway's own answers get the headers too, so scripts can read why.
-        let mut response = result.unwrap_or_else(|error| {
-            let failure = convoy_proxy_core::classify::error(&error);
-            let mut response = error.into_response();
-            response.extensions_mut().insert(failure);
-            response
-        });
-        {
-            let headers = response.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            headers.append(header::VARY, HeaderValue::from_static("Origin"));
-            if cors.allow_credentials {
-                headers.insert(
-                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                    HeaderValue::from_static("true"),
-                );
-            }
-            if !cors.expose_headers.is_empty() {
-                if let Some(v) = join(cors.expose_headers.iter().map(|h| h.as_str())) {
-                    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
-                }
-            }
+    fn call(&mut self, request: Request) -> Self::Future {
+        let allowed = cors_of(&request)
+            .filter(|_| !is_preflight(&request))
+            .and_then(|(cors, origin)| Some((cors.clone(), allowed_origin(cors, origin)?)));
+        CorsFuture {
+            inner: self.inner.call(request),
+            allowed,
         }
-        Ok(response)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`CorsHeaders`]: adds the headers when the response is there.
+    pub(crate) struct CorsFuture<F> {
+        #[pin]
+        inner: F,
+        allowed: Option<(Arc<Cors>, HeaderValue)>,
+    }
+}
+
+impl<F> Future for CorsFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+        if let Some((cors, origin)) = this.allowed.take() {
+            decorate(&cors, origin, response.headers_mut());
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Answers the CORS preflights of route sets with `cors` (204); passes other requests on.
+#[derive(Debug, Clone)]
+pub(crate) struct Preflight<S> {
+    inner: S,
+}
+
+plain_layer!(PreflightLayer => Preflight);
+
+impl<S> tower::Service<Request> for Preflight<S>
+where
+    S: tower::Service<Request, Response = Response, Error = ProxyError>,
+{
+    type Response = Response;
+    type Error = ProxyError;
+    type Future = Either<S::Future, Ready<Result<Response, ProxyError>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if let Some((cors, origin)) = cors_of(&request).filter(|_| is_preflight(&request)) {
+            return Either::Right(ready(Ok(preflight(cors, &request, origin))));
+        }
+        Either::Left(self.inner.call(request))
     }
 }

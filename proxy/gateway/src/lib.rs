@@ -4,26 +4,45 @@
 //! mesh service through the outbound calls, so the service's resilience policies and mutual
 //! TLS with the gateway's identity apply.
 
+/// `$layer`, the [`tower::Layer`] of `$service`: a gateway service that holds nothing but its
+/// inner service (what it needs comes with each request's [`Selection`]).
+macro_rules! plain_layer {
+    ($layer:ident => $service:ident) => {
+        #[doc = concat!("Layer for [`", stringify!($service), "`].")]
+        #[derive(Debug, Clone)]
+        pub(crate) struct $layer;
+
+        impl<S> tower::Layer<S> for $layer {
+            type Service = $service<S>;
+            fn layer(&self, inner: S) -> Self::Service {
+                $service { inner }
+            }
+        }
+    };
+}
+
 pub mod auth;
-pub mod authn;
-pub mod cors;
-pub mod layers;
+mod authn;
+mod cors;
+mod layers;
 pub mod observe;
 pub mod runtime;
-pub mod step;
 pub mod tls;
 
 pub use runtime::{GatewayRuntime, GatewayState, Selection};
 
+use authn::AuthenticationLayer;
 use convoy_config::Limits;
+use convoy_proxy_core::admission::AdmitLayer;
 use convoy_proxy_core::layers::{ErrorResponseLayer, SanitizeLayer};
 use convoy_proxy_core::{authority, path, Request, Response};
 use convoy_telemetry::metrics::Metrics;
 use convoy_telemetry::trace_context::TraceContextLayer;
+use cors::{CorsHeadersLayer, PreflightLayer};
+use layers::{BodyLimitLayer, ConsumerLimit, EditsLayer, RequireRoute};
 use observe::{GatewayMetrics, GatewayObserveLayer};
 use std::convert::Infallible;
 use std::sync::Arc;
-use step::StepLayer;
 use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 
@@ -60,27 +79,31 @@ pub fn stack(
         .layer(TraceContextLayer)
         // Outside the error mapping, so the gateway's own answers are counted too.
         .layer(GatewayObserveLayer(gateway_metrics))
+        // Outside the error mapping too: every response to an allowed origin gets the route
+        // set's CORS headers, the gateway's own answers included.
+        .layer(CorsHeadersLayer)
+        // The one place errors become responses (as in the sidecar).
         .layer(ErrorResponseLayer)
         // Bad paths, hop-by-hop headers, the header limit, a forged client id.
         .layer(SanitizeLayer {
             max_headers: limits.max_header_count,
         })
         // A forged consumer: only authentication sets it.
-        .layer(StepLayer(layers::StripConsumer))
+        .map_request(layers::strip_consumer)
         // Before the route is required: a preflight only needs the route set (routes rarely
         // list OPTIONS).
-        .layer(StepLayer(cors::CorsStep))
-        .layer(StepLayer(layers::RequireRoute))
+        .layer(PreflightLayer)
+        .layer(AdmitLayer::new(RequireRoute))
         // Before authentication: an oversized body is refused without verifying anything.
-        .layer(StepLayer(layers::BodyLimit))
-        .layer(StepLayer(authn::Authentication))
+        .layer(BodyLimitLayer)
+        .layer(AuthenticationLayer)
         // After authentication: limits per consumer need the consumer.
-        .layer(StepLayer(layers::ConsumerLimit))
+        .layer(AdmitLayer::new(ConsumerLimit))
         // The route's rewrite and header edits (the service's own routes see the rewritten
         // path).
-        .layer(StepLayer(layers::Edits))
+        .layer(EditsLayer)
         // The route's service, as the outbound direction calls it.
-        .layer(StepLayer(layers::Dispatch))
+        .map_request(layers::dispatch)
         .service(convoy_stack::outbound::calls(metrics));
     BoxCloneService::new(service)
 }

@@ -4,9 +4,10 @@ use super::authn::ConsumerCell;
 use super::runtime::Selection;
 use convoy_proxy_core::error::convoy_error;
 use convoy_proxy_core::{Request, Response};
-use futures_util::future::{BoxFuture, FutureExt};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -81,11 +82,10 @@ impl<S> tower::Layer<S> for GatewayObserveLayer {
 impl<S> tower::Service<Request> for GatewayObserve<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = GatewayObserveFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -95,49 +95,99 @@ where
         let started = Instant::now();
         let consumer = ConsumerCell::default();
         request.extensions_mut().insert(consumer.clone());
-        let selection = request.extensions().get::<Selection>().cloned();
+        let selection = Selection::of(&request).cloned();
         // The access log's fields are copied only when it is on (as the sidecar's Observe).
         let logged = tracing::enabled!(target: "convoy::access", tracing::Level::INFO)
             .then(|| (request.method().clone(), request.uri().path().to_owned()));
-        let metrics = self.metrics.clone();
-        let future = self.inner.call(request);
-        Box::pin(future.map(move |result| {
-            let Ok(response) = result;
-            let elapsed = started.elapsed();
-            let gateway = selection.as_ref().map_or("", |s| s.gateway.name.as_str());
-            let route_set = selection
-                .as_ref()
-                .and_then(Selection::route_set)
-                .map_or(NO_ROUTE_LABEL, |s| s.name.as_str());
-            let route = selection
-                .as_ref()
-                .and_then(Selection::route)
-                .map_or(NO_ROUTE_LABEL, |r| r.config.name.as_str());
-            let consumer = consumer.0.get().map_or(ANONYMOUS_LABEL, String::as_str);
-            let status = response.status();
-            metrics
-                .requests
-                .with_label_values(&[gateway, route_set, route, consumer, status.as_str()])
-                .inc();
-            metrics
-                .duration
-                .with_label_values(&[gateway, route])
-                .observe(elapsed.as_secs_f64());
-            if let Some((method, path)) = &logged {
-                tracing::info!(
-                    target: "convoy::access",
-                    direction = "gateway",
-                    %method,
-                    path = %path,
-                    route,
-                    consumer,
-                    status = status.as_u16(),
-                    duration_ms = elapsed.as_secs_f64() * 1000.0,
-                    error = convoy_error(response.headers()).unwrap_or_default(),
-                    "request"
-                );
-            }
-            Ok(response)
-        }))
+        GatewayObserveFuture {
+            inner: self.inner.call(request),
+            record: Some(Record {
+                metrics: self.metrics.clone(),
+                started,
+                consumer,
+                selection,
+                logged,
+            }),
+        }
+    }
+}
+
+/// What [`GatewayObserve`] records once the response is there.
+struct Record {
+    metrics: GatewayMetrics,
+    started: Instant,
+    consumer: ConsumerCell,
+    selection: Option<Selection>,
+    logged: Option<(http::Method, String)>,
+}
+
+impl Record {
+    fn record(self, response: &Response) {
+        let Record {
+            metrics,
+            started,
+            consumer,
+            selection,
+            logged,
+        } = self;
+        let elapsed = started.elapsed();
+        let gateway = selection.as_ref().map_or("", |s| s.gateway.name.as_str());
+        let route_set = selection
+            .as_ref()
+            .and_then(Selection::route_set)
+            .map_or(NO_ROUTE_LABEL, |s| s.name.as_str());
+        let route = selection
+            .as_ref()
+            .and_then(Selection::route)
+            .map_or(NO_ROUTE_LABEL, |r| r.config.name.as_str());
+        let consumer = consumer.0.get().map_or(ANONYMOUS_LABEL, String::as_str);
+        let status = response.status();
+        metrics
+            .requests
+            .with_label_values(&[gateway, route_set, route, consumer, status.as_str()])
+            .inc();
+        metrics
+            .duration
+            .with_label_values(&[gateway, route])
+            .observe(elapsed.as_secs_f64());
+        if let Some((method, path)) = &logged {
+            tracing::info!(
+                target: "convoy::access",
+                direction = "gateway",
+                %method,
+                path = %path,
+                route,
+                consumer,
+                status = status.as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                error = convoy_error(response.headers()).unwrap_or_default(),
+                "request"
+            );
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`GatewayObserve`]: records the response when the inner future gives it.
+    pub struct GatewayObserveFuture<F> {
+        #[pin]
+        inner: F,
+        record: Option<Record>,
+    }
+}
+
+impl<F> Future for GatewayObserveFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.inner.poll(cx));
+        if let Some(record) = this.record.take() {
+            record.record(&response);
+        }
+        Poll::Ready(Ok(response))
     }
 }

@@ -36,8 +36,8 @@ pub struct RouteSetRuntime {
     pub name: String,
     /// Which requests it takes.
     pub matches: RouteSetMatch,
-    /// Its CORS answers.
-    pub cors: Option<convoy_config::Cors>,
+    /// Its CORS answers (shared: a request to an allowed origin keeps them until its response).
+    pub cors: Option<Arc<convoy_config::Cors>>,
     /// Its routes.
     pub routes: Vec<RouteRuntime>,
 }
@@ -77,6 +77,19 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The selection of `request` (the gateway's stack makes one for every request first).
+    pub(crate) fn of<B>(request: &http::Request<B>) -> Option<&Selection> {
+        request.extensions().get::<Selection>()
+    }
+
+    /// The selection of `request` and the route it took, if a route took it. The gateway's
+    /// layers after the route is required start from this, and pass a request without one on
+    /// untouched.
+    pub(crate) fn routed<B>(request: &http::Request<B>) -> Option<(&Selection, &RouteRuntime)> {
+        let selection = Selection::of(request)?;
+        Some((selection, selection.route()?))
+    }
+
     /// The route set, if one matched.
     pub fn route_set(&self) -> Option<&RouteSetRuntime> {
         self.gateway.route_sets.get(self.set?)
@@ -204,7 +217,7 @@ impl GatewayState {
         RouteSetRuntime {
             name: set.name.clone(),
             matches: set.matches.clone(),
-            cors: set.cors.clone(),
+            cors: set.cors.clone().map(Arc::new),
             routes,
         }
     }

@@ -330,6 +330,73 @@ async fn cors_preflights_are_answered_and_responses_get_the_headers() {
 }
 
 #[tokio::test]
+async fn the_gateways_own_answers_get_the_cors_headers_once() {
+    let stack = stack_for(gateway()).await;
+    let origin = ("origin", "https://app.example.com");
+    // Refused by the route, the body limit and authentication: one error mapping, then CORS.
+    let no_route = send(
+        &stack,
+        Method::DELETE,
+        "/web/orders/1",
+        &[origin],
+        body::empty(),
+    )
+    .await;
+    let too_large = send(
+        &stack,
+        Method::POST,
+        "/web/orders",
+        &[origin, ("content-length", "11")],
+        body::full("12345678901"),
+    )
+    .await;
+    let refused = send(
+        &stack,
+        Method::GET,
+        "/web/secret",
+        &[origin, ("x-api-key", "k")],
+        body::empty(),
+    )
+    .await;
+    for (response, status) in [
+        (&no_route, StatusCode::NOT_FOUND),
+        (&too_large, StatusCode::PAYLOAD_TOO_LARGE),
+        (&refused, StatusCode::UNAUTHORIZED),
+    ] {
+        assert_eq!(response.status(), status);
+        assert_ne!(header(response, "x-convoy-error"), "");
+        assert_eq!(
+            header(response, "access-control-allow-origin"),
+            "https://app.example.com"
+        );
+        assert_eq!(response.headers().get_all("vary").iter().count(), 1);
+    }
+    // The 413 closes the connection, with CORS as without.
+    assert_eq!(header(&too_large, "connection"), "close");
+    // A preflight carries its own headers, not the response headers on top.
+    let preflight = send(
+        &stack,
+        Method::OPTIONS,
+        "/web/orders/1",
+        &[origin, ("access-control-request-method", "GET")],
+        body::empty(),
+    )
+    .await;
+    assert_eq!(preflight.headers().get_all("vary").iter().count(), 1);
+    assert_eq!(header(&preflight, "access-control-expose-headers"), "");
+    // Other origins get none.
+    let other = send(
+        &stack,
+        Method::DELETE,
+        "/web/orders/1",
+        &[("origin", "https://evil.example")],
+        body::empty(),
+    )
+    .await;
+    assert_eq!(header(&other, "access-control-allow-origin"), "");
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_refused_with_413() {
     let stack = stack_for(gateway()).await;
     let small = send(

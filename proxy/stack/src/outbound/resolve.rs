@@ -3,7 +3,7 @@
 
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use arc_swap::ArcSwap;
-use convoy_proxy_core::call::Call;
+use convoy_proxy_core::call::{Call, CallPolicy};
 use convoy_proxy_core::context::RequestContext;
 use convoy_proxy_core::{authority, Request};
 use std::sync::Arc;
@@ -21,6 +21,47 @@ pub struct Target {
     /// The service whose endpoints receive the request (the service's route may send it to
     /// another one); `None` when the service is unknown.
     pub backend: Option<Arc<ServiceRuntime>>,
+}
+
+impl Target {
+    /// The target of `request`, a request for `service` (named `authority`; `None` when it is
+    /// unknown), with its backend picked by the service's routes, and the [`Call`] policies:
+    /// the picking route's, or `policy` when the caller has its own (a gateway route's timeout
+    /// and retry are over the service's). No policies for an unknown service.
+    pub fn resolve(
+        snapshot: Arc<Snapshot>,
+        authority: Option<String>,
+        service: Option<Arc<ServiceRuntime>>,
+        policy: Option<Arc<CallPolicy>>,
+        request: &Request,
+    ) -> (Target, Option<Call>) {
+        let mut call = None;
+        let mut backend = None;
+        if let Some(service) = &service {
+            let (route, backend_name) = convoy_proxy_core::route::select(
+                &service.config,
+                request.uri().path(),
+                request.headers(),
+            );
+            // Validation guarantees every backend is a known service.
+            let chosen = snapshot
+                .service(backend_name.as_str())
+                .unwrap_or(service)
+                .clone();
+            call = Some(Call {
+                policy: policy.unwrap_or_else(|| service.policy(route)),
+                limits: chosen.limits.clone(),
+            });
+            backend = Some(chosen);
+        }
+        let target = Target {
+            snapshot,
+            authority,
+            service,
+            backend,
+        };
+        (target, call)
+    }
 }
 
 /// Puts a [`Target`], the [`Call`] policies and the matching metric handles into the request's
@@ -73,30 +114,11 @@ impl<S: tower::Service<Request>> tower::Service<Request> for Resolve<S> {
             .as_ref()
             .map_or_else(|| snapshot.unknown_metrics.clone(), |s| s.metrics.clone());
         request.extensions_mut().insert(metrics);
-        let mut backend = None;
-        if let Some(service) = &service {
-            let (route, backend_name) = convoy_proxy_core::route::select(
-                &service.config,
-                request.uri().path(),
-                request.headers(),
-            );
-            // Validation guarantees every backend is a known service.
-            let chosen = snapshot
-                .service(backend_name.as_str())
-                .unwrap_or(service)
-                .clone();
-            RequestContext::of_mut(&mut request).call = Some(Call {
-                policy: service.policy(route),
-                limits: chosen.limits.clone(),
-            });
-            backend = Some(chosen);
+        let (target, call) = Target::resolve(snapshot, authority, service, None, &request);
+        if call.is_some() {
+            RequestContext::of_mut(&mut request).call = call;
         }
-        request.extensions_mut().insert(Target {
-            snapshot,
-            authority,
-            service,
-            backend,
-        });
+        request.extensions_mut().insert(target);
         self.inner.call(request)
     }
 }
