@@ -76,6 +76,15 @@ pub fn require(name: &str) -> PathBuf {
     }
 }
 
+/// The workspace crates (directories) whose sources go into binary `name`.
+fn sources_of(name: &str) -> &'static [&'static str] {
+    match name {
+        PROXY => &["proxy", "config"],
+        CONTROL_PLANE => &["control-plane", "config"],
+        _ => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,14 +103,5 @@ mod tests {
     fn the_bin_dir_of_a_test_is_above_deps() {
         let dir = bin_dir().unwrap();
         assert!(!dir.ends_with("deps"), "{}", dir.display());
-    }
-}
-
-/// The workspace crates (directories) whose sources go into binary `name`.
-fn sources_of(name: &str) -> &'static [&'static str] {
-    match name {
-        PROXY => &["proxy", "config"],
-        CONTROL_PLANE => &["control-plane", "config"],
-        _ => &[],
     }
 }

@@ -73,6 +73,24 @@ pub async fn wait<T: DeserializeOwned>(
     .await
 }
 
+impl Child {
+    /// The addresses in its `--bound-addrs-file`, if it wrote the file yet.
+    pub fn read_bound<T: DeserializeOwned>(&self) -> Result<Option<T>, WaitError> {
+        let file = self.bound_addrs_file()?;
+        read(file)
+    }
+
+    /// Waits up to `limit` until it wrote its `--bound-addrs-file`, and reads it; fails early
+    /// if it exits.
+    pub async fn wait_bound<T: DeserializeOwned>(
+        &mut self,
+        limit: Duration,
+    ) -> Result<T, WaitError> {
+        let file = self.bound_addrs_file()?.to_path_buf();
+        wait(&file, &mut [self], limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,23 +117,5 @@ mod tests {
         assert!(read::<ControlPlaneAddrs>(&file).unwrap().is_none());
         std::fs::write(&file, "{}").unwrap();
         assert!(read::<ControlPlaneAddrs>(&file).is_err());
-    }
-}
-
-impl Child {
-    /// The addresses in its `--bound-addrs-file`, if it wrote the file yet.
-    pub fn read_bound<T: DeserializeOwned>(&self) -> Result<Option<T>, WaitError> {
-        let file = self.bound_addrs_file()?;
-        read(file)
-    }
-
-    /// Waits up to `limit` until it wrote its `--bound-addrs-file`, and reads it; fails early
-    /// if it exits.
-    pub async fn wait_bound<T: DeserializeOwned>(
-        &mut self,
-        limit: Duration,
-    ) -> Result<T, WaitError> {
-        let file = self.bound_addrs_file()?.to_path_buf();
-        wait(&file, &mut [self], limit).await
     }
 }
