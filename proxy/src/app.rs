@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tower::util::BoxCloneService;
 
 /// The version shown before the control plane's first snapshot is in force.
-pub const NO_VERSION: &str = "none";
+pub(crate) const NO_VERSION: &str = "none";
 
 /// Why the sidecar could not start or run.
 #[derive(Debug, thiserror::Error)]
