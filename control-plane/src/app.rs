@@ -44,11 +44,11 @@ pub enum AppError {
 
 /// The addresses actually bound (they differ from the flags with port 0).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct BoundAddrs {
+pub(crate) struct BoundAddrs {
     /// The sidecar API.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// The admin listener.
-    pub admin: SocketAddr,
+    pub(crate) admin: SocketAddr,
 }
 
 /// Runs the control plane until SIGTERM or SIGINT.
