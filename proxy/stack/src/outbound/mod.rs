@@ -4,8 +4,8 @@ mod destination;
 mod resolve;
 
 pub use convoy_proxy_core::route::{matching_route, select, select_backend};
-pub use destination::Routed;
-pub use resolve::{Resolve, ResolveLayer, Target};
+pub(crate) use destination::Routed;
+pub use resolve::{ResolveLayer, Target};
 
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
