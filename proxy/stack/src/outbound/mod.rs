@@ -5,7 +5,7 @@ mod resolve;
 
 pub use convoy_proxy_core::route::{matching_route, select, select_backend};
 pub(crate) use destination::Routed;
-pub use resolve::{ResolveLayer, Target};
+pub use resolve::{Resolve, ResolveLayer, Target};
 
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;

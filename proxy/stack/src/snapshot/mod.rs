@@ -23,7 +23,7 @@
 
 mod build;
 
-pub(crate) use build::Pending;
+pub use build::Pending;
 
 use convoy_balance::client::{UpstreamClients, UpstreamProtocol};
 use convoy_balance::{Endpoint as EndpointState, EndpointSet};
