@@ -6,8 +6,7 @@ use crate::InFlight;
 use convoy_config::ServiceName;
 use convoy_proxy_core::authority::retarget;
 use convoy_proxy_core::classify::{self, Failure};
-use convoy_proxy_core::error::ProxyError;
-use convoy_proxy_core::error::UpstreamEndpoint;
+use convoy_proxy_core::error::{ProxyError, UpstreamEndpoint};
 use convoy_proxy_core::{body, Request, Response};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, OnceLock};
@@ -75,7 +74,7 @@ impl<D: Destination> tower::Service<Request> for Forward<D> {
 
 /// Sends `request` to the endpoint of `in_flight`, keeping `authority` in the Host header.
 /// The endpoint counts the request as in flight until the response body is finished.
-pub async fn to_endpoint(
+pub(crate) async fn to_endpoint(
     clients: &UpstreamClients,
     service: &ServiceName,
     mut in_flight: InFlight,
