@@ -6,7 +6,9 @@
 use super::identity_client::{CertificateClient, RequestError};
 use crate::Backoff;
 use convoy_config::SpiffeId;
-use convoy_identity::{csr, Identity, TlsConfigError};
+use convoy_identity::csr;
+use convoy_identity::Identity;
+use convoy_identity::TlsConfigError;
 use convoy_identity::{CredentialError, Credentials};
 use convoy_identity::{TrustBundle, TrustError};
 use rand::Rng;
