@@ -43,68 +43,68 @@ pub struct BackendArgs {
 pub struct CompareArgs {
     /// Requests per second of the latency rounds.
     #[arg(long, default_value = "2000", value_parser = parse_rate)]
-    pub rate: f64,
+    pub(crate) rate: f64,
 
     /// How long each topology is loaded in each round.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub duration: Duration,
+    pub(crate) duration: Duration,
 
     /// Rounds: every topology takes its turn once per round, so drift affects all alike.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub rounds: u32,
+    pub(crate) rounds: u32,
 
     /// The ascending rates of the knee sweep (comma-separated, requests per second).
     #[arg(long, default_value = "1000,1500,2000,3000,4000,6000,8000,12000", value_delimiter = ',', value_parser = parse_rate)]
-    pub knee_rates: Vec<f64>,
+    pub(crate) knee_rates: Vec<f64>,
 
     /// How long each topology is loaded at each rate of the knee sweep.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub knee_duration: Duration,
+    pub(crate) knee_duration: Duration,
 
     /// Runs at each rate of the knee sweep before a topology counts as past its knee: a rate is
     /// sustained when any one of them keeps added p99 within the bound (others on a shared
     /// machine only ever add latency).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub knee_tries: u32,
+    pub(crate) knee_tries: u32,
 
     /// HTTP/1.1 connections of the load generator, for every topology.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub connections: u32,
+    pub(crate) connections: u32,
 
     /// A smoke test: 1 round of 1s at 500 req/s, no knee sweep.
     #[arg(long)]
-    pub quick: bool,
+    pub(crate) quick: bool,
 
     /// Only these topologies (comma-separated names; `direct`, the baseline, always runs):
     /// direct, convoy-1, convoy-2, convoy-2-mtls, haproxy-1, haproxy-2-mtls, nginx-1,
     /// nginx-2-mtls.
     #[arg(long, value_delimiter = ',')]
-    pub only: Option<Vec<String>>,
+    pub(crate) only: Option<Vec<String>>,
 
     /// Where `convoy-proxy` and `convoy-control-plane` are; default: beside this executable.
     #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
+    pub(crate) bin_dir: Option<PathBuf>,
 
     /// The HAProxy executable.
     #[arg(long, default_value = "/usr/sbin/haproxy")]
-    pub haproxy: PathBuf,
+    pub(crate) haproxy: PathBuf,
 
     /// The nginx executable.
     #[arg(long, default_value = "/usr/sbin/nginx")]
-    pub nginx: PathBuf,
+    pub(crate) nginx: PathBuf,
 
     /// Do not pin the generator and the proxies to different CPUs with taskset.
     #[arg(long)]
-    pub no_pin: bool,
+    pub(crate) no_pin: bool,
 
     /// Also put results.md's table and notes into this Markdown file, between the lines
     /// `<!-- convoy-bench compare: begin -->` and `<!-- convoy-bench compare: end -->`.
     #[arg(long)]
-    pub readme: Option<PathBuf>,
+    pub(crate) readme: Option<PathBuf>,
 
     /// The results folder (results.md, results.json, latency.svg).
     #[arg(long, default_value = "benches/results")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 /// Flags of `convoy-bench load`.
@@ -112,45 +112,45 @@ pub struct CompareArgs {
 pub struct LoadArgs {
     /// The URL to load (`http://HOST:PORT/PATH`; plain HTTP only).
     #[arg(env = "CONVOY_BENCH_URL", value_parser = parse_url)]
-    pub url: Uri,
+    pub(crate) url: Uri,
 
     /// Requests per second, kept constant (open loop), e.g. `200` or `0.5`.
     #[arg(long, env = "CONVOY_BENCH_RATE", value_parser = parse_rate)]
-    pub rate: f64,
+    pub(crate) rate: f64,
 
     /// How long to send, e.g. `10s`, `1m`, `500ms`.
     #[arg(long, env = "CONVOY_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
+    pub(crate) duration: Duration,
 
     /// Connections to spread the load over; a request waits for a free one (HTTP/1.1),
     /// and that wait counts in its latency.
     #[arg(long, env = "CONVOY_BENCH_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub connections: u32,
+    pub(crate) connections: u32,
 
     /// Speak HTTP/2 (prior knowledge, h2c): requests are multiplexed over each connection.
     #[arg(long, env = "CONVOY_BENCH_HTTP2")]
-    pub http2: bool,
+    pub(crate) http2: bool,
 
     /// Send a POST with a body of this size (`64`, `1KiB`, `1MiB`, `10kB`) instead of a GET.
     #[arg(long, env = "CONVOY_BENCH_BODY_SIZE", value_parser = parse_size)]
-    pub body_size: Option<usize>,
+    pub(crate) body_size: Option<usize>,
 
     /// The Host header (HTTP/1.1) or `:authority` (HTTP/2) to send instead of the URL's, e.g.
     /// the service name a sidecar routes on.
     #[arg(long, env = "CONVOY_BENCH_HOST")]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
 
     /// A request not answered within this time of its scheduled send time counts as a timeout.
     #[arg(long, env = "CONVOY_BENCH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 
     /// Print one JSON object (see `benches/README.md` for its fields) instead of a table.
     #[arg(long, env = "CONVOY_BENCH_JSON")]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Parses a URL to load: `http://` with a host; `https://` is refused with a reason.
-pub fn parse_url(text: &str) -> Result<Uri, String> {
+pub(crate) fn parse_url(text: &str) -> Result<Uri, String> {
     let uri: Uri = text
         .parse()
         .map_err(|e| format!("invalid URL `{text}`: {e}"))?;
@@ -170,7 +170,7 @@ pub fn parse_url(text: &str) -> Result<Uri, String> {
 }
 
 /// Parses a request rate within `0.01..=1000000` requests per second.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .parse()
@@ -185,7 +185,7 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 /// Parses a positive duration such as `10s`, `1m`, `1m30s` or `250ms`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let value = humantime::parse_duration(text.trim())
         .map_err(|e| format!("invalid duration `{text}`: {e} (use a unit, like 10s or 1m)"))?;
     if value.is_zero() {
@@ -195,7 +195,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses a size in bytes: a bare number, or with `B`, `KiB`, `MiB`, `kB`/`KB` or `MB`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())

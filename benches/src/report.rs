@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Why a request did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The TCP connection (or the HTTP/2 handshake) could not be made.
     Connect,
     /// No response within `--timeout` of the scheduled send time.
@@ -23,7 +23,7 @@ pub enum ErrorKind {
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A response arrived (whole body read) `latency` after the scheduled send time;
     /// `error` is set for a 4xx or 5xx status.
     Response {
@@ -69,7 +69,7 @@ impl ErrorCounts {
 /// The running tally of a load run: a latency histogram (µs, 3 significant digits) and
 /// error counts.
 #[derive(Debug)]
-pub struct Stats {
+pub(crate) struct Stats {
     latency_us: Histogram<u64>,
     responses: u64,
     errors: ErrorCounts,
@@ -83,7 +83,7 @@ impl Default for Stats {
 
 impl Stats {
     /// An empty tally.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Stats {
             // 1 µs to one hour, 3 significant digits; larger values are clamped.
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
@@ -94,7 +94,7 @@ impl Stats {
     }
 
     /// Counts one finished request.
-    pub fn record(&mut self, outcome: Outcome) {
+    pub(crate) fn record(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Response { latency, error } => {
                 self.responses += 1;
@@ -109,7 +109,7 @@ impl Stats {
     }
 
     /// Adds another run's tally to this one.
-    pub fn merge(&mut self, other: &Stats) {
+    pub(crate) fn merge(&mut self, other: &Stats) {
         self.latency_us
             .add(&other.latency_us)
             .expect("histograms of the same bounds");
@@ -124,22 +124,22 @@ impl Stats {
     }
 
     /// The latency at quantile `q` (0..=1) in µs, or `None` when nothing was answered.
-    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+    pub(crate) fn quantile_us(&self, q: f64) -> Option<u64> {
         (!self.latency_us.is_empty()).then(|| self.latency_us.value_at_quantile(q))
     }
 
     /// The error counts so far.
-    pub fn error_counts(&self) -> ErrorCounts {
+    pub(crate) fn error_counts(&self) -> ErrorCounts {
         self.errors
     }
 
     /// Responses so far (any status).
-    pub fn responses(&self) -> u64 {
+    pub(crate) fn responses(&self) -> u64 {
         self.responses
     }
 
     /// Errors so far, of every kind.
-    pub fn errors(&self) -> u64 {
+    pub(crate) fn errors(&self) -> u64 {
         self.errors.total
     }
 }
@@ -147,70 +147,70 @@ impl Stats {
 /// Latency percentiles in µs from each request's scheduled send time, over every response
 /// (any status); the JSON object `latency_us`. Each is `null` when nothing was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Latency {
+pub(crate) struct Latency {
     /// Median.
-    pub p50: Option<u64>,
+    pub(crate) p50: Option<u64>,
     /// 90th percentile.
-    pub p90: Option<u64>,
+    pub(crate) p90: Option<u64>,
     /// 99th percentile.
-    pub p99: Option<u64>,
+    pub(crate) p99: Option<u64>,
     /// 99.9th percentile.
-    pub p99_9: Option<u64>,
+    pub(crate) p99_9: Option<u64>,
     /// The slowest response.
-    pub max: Option<u64>,
+    pub(crate) max: Option<u64>,
     /// The mean, rounded to 1 µs.
-    pub mean: Option<u64>,
+    pub(crate) mean: Option<u64>,
 }
 
 /// The result of one `load` run; serialized as the `--json` output. Field names are stable.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// The URL loaded.
-    pub url: String,
+    pub(crate) url: String,
     /// `"http1"` or `"http2"`.
-    pub protocol: &'static str,
+    pub(crate) protocol: &'static str,
     /// `--connections`.
-    pub connections: u32,
+    pub(crate) connections: u32,
     /// `--rate`: requests scheduled per second.
-    pub target_rate: f64,
+    pub(crate) target_rate: f64,
     /// `--duration` in seconds: how long requests were scheduled for.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// `--body-size`: the POST body's bytes, or 0 for GET.
-    pub body_bytes: usize,
+    pub(crate) body_bytes: usize,
     /// Requests sent on schedule (fewer than rate × duration only when interrupted).
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Requests answered with any status (4xx and 5xx included).
-    pub responses: u64,
+    pub(crate) responses: u64,
     /// Responses per second over `elapsed_s`.
-    pub achieved_rate: f64,
+    pub(crate) achieved_rate: f64,
     /// From the first scheduled send to the last request finished, in seconds.
-    pub elapsed_s: f64,
+    pub(crate) elapsed_s: f64,
     /// Latency percentiles of the responses.
-    pub latency_us: Latency,
+    pub(crate) latency_us: Latency,
     /// Errors by kind.
-    pub errors: ErrorCounts,
+    pub(crate) errors: ErrorCounts,
 }
 
 /// What the run was asked to do, echoed in the summary.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The URL loaded.
-    pub url: String,
+    pub(crate) url: String,
     /// Whether HTTP/2 was spoken.
-    pub http2: bool,
+    pub(crate) http2: bool,
     /// Connections used.
-    pub connections: u32,
+    pub(crate) connections: u32,
     /// Target requests per second.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// How long requests were scheduled for.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// POST body size, 0 for GET.
-    pub body_bytes: usize,
+    pub(crate) body_bytes: usize,
 }
 
 impl Summary {
     /// Summarizes `stats` of a run of `plan` that sent `requests` and took `elapsed`.
-    pub fn new(plan: &Plan, stats: &Stats, requests: u64, elapsed: Duration) -> Summary {
+    pub(crate) fn new(plan: &Plan, stats: &Stats, requests: u64, elapsed: Duration) -> Summary {
         let h = &stats.latency_us;
         let answered = !h.is_empty();
         let at = |q: f64| answered.then(|| h.value_at_quantile(q));
@@ -243,7 +243,7 @@ impl Summary {
     }
 
     /// The table printed without `--json`.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
         let e = &self.errors;
         let l = &self.latency_us;

@@ -30,17 +30,17 @@ pub struct ConfigError {
     /// The kind of error.
     pub kind: ErrorKind,
     /// The file the configuration was read from.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// 1-based line of the offending value, when known.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
     /// 1-based column of the offending value, when known.
-    pub column: Option<usize>,
+    pub(crate) column: Option<usize>,
     /// The path of the field (`services.orders.routes[1].backends[0].weight`); empty for the document.
-    pub path: String,
+    pub(crate) path: String,
     /// What is wrong, in one line.
     pub message: String,
     /// A close known name, for misspellings.
-    pub did_you_mean: Option<String>,
+    pub(crate) did_you_mean: Option<String>,
     /// Whether the position should be that of the key naming `path` rather than its value.
     pub(crate) at_key: bool,
 }

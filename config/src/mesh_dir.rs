@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The name used for the file in errors about a pushed snapshot.
-pub const WIRE_SOURCE: &str = "<control-plane snapshot>";
+pub(crate) const WIRE_SOURCE: &str = "<control-plane snapshot>";
 
 /// A validated mesh and the raw form it was read from.
 #[derive(Debug, Clone)]

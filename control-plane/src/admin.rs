@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 /// What the admin endpoints report on.
 #[derive(Debug, Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// True once the first configuration is loaded and the sidecar API listens; false while
     /// shutting down.
-    pub ready: Arc<AtomicBool>,
+    pub(crate) ready: Arc<AtomicBool>,
     /// Every metric.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
 }
 
 /// Answers one admin request.
-pub async fn handle(state: AdminState, request: Request) -> Response {
+pub(crate) async fn handle(state: AdminState, request: Request) -> Response {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return http::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }

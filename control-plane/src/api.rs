@@ -17,17 +17,17 @@ const MAX_REQUEST_BODY: usize = 64 * 1024;
 
 /// What the sidecar API answers from.
 #[derive(Debug, Clone)]
-pub struct Api {
+pub(crate) struct Api {
     /// The hub.
-    pub hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     /// The mesh CA (join tokens, certificates).
-    pub ca: Arc<Ca>,
+    pub(crate) ca: Arc<Ca>,
     /// The listener's drain: streams end when it is signalled.
-    pub drain: Drain,
+    pub(crate) drain: Drain,
 }
 
 /// Answers one request of the sidecar API.
-pub async fn handle(api: Api, request: Request) -> Response {
+pub(crate) async fn handle(api: Api, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (&method, path.as_str()) {

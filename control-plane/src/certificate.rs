@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
 
 /// Answers one certificate request.
-pub async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
+pub(crate) async fn handle(ca: Arc<Ca>, hub: &Hub, request: Request) -> Response {
     let Some(token) = ca::bearer(request.headers()).map(str::to_owned) else {
         // Refused before the body is even read.
         return refuse(hub, &IssueError::Token(TokenError::Missing));

@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default address of the sidecar API (streams, status, history, rollback).
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:4200";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:4200";
 
 /// The default URL the client commands talk to.
-pub const DEFAULT_URL: &str = "https://127.0.0.1:4200";
+pub(crate) const DEFAULT_URL: &str = "https://127.0.0.1:4200";
 
 /// The default CA directory.
-pub const DEFAULT_CA_DIR: &str = "convoy-ca";
+pub(crate) const DEFAULT_CA_DIR: &str = "convoy-ca";
 
 /// The default CA file of the client commands: the anchor of the default CA directory.
-pub const DEFAULT_CA_FILE: &str = "convoy-ca/ca.pem";
+pub(crate) const DEFAULT_CA_FILE: &str = "convoy-ca/ca.pem";
 
 /// The shortest `--cert-ttl`.
-pub const MIN_CERT_TTL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_CERT_TTL: Duration = Duration::from_secs(1);
 
 /// Convoy control plane: validates a directory of mesh YAML and streams it to every sidecar.
 #[derive(Debug, Parser)]
@@ -51,12 +51,12 @@ pub enum Command {
 pub struct ServeArgs {
     /// The directory of mesh YAML files (`*.yaml`, `*.yml`; hidden files are skipped).
     #[arg(long, env = "CONVOY_CP_CONFIG_DIR", value_name = "DIR")]
-    pub config_dir: PathBuf,
+    pub(crate) config_dir: PathBuf,
 
     /// Where sidecars connect (`POST /v1/stream`, `POST /v1/certificate`) and clients ask for
     /// status and history. TLS only.
     #[arg(long, env = "CONVOY_CP_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 
     /// The admin listener: `/live`, `/ready`, `/metrics`.
     #[arg(
@@ -65,57 +65,57 @@ pub struct ServeArgs {
         value_name = "ADDR",
         default_value = "127.0.0.1:4291"
     )]
-    pub admin_addr: SocketAddr,
+    pub(crate) admin_addr: SocketAddr,
 
     /// How long a disconnected sidecar keeps its endpoint; back within it (same id), it keeps it.
     #[arg(long, env = "CONVOY_CP_ENDPOINT_GRACE", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub endpoint_grace: Duration,
+    pub(crate) endpoint_grace: Duration,
 
     /// After a start, a sidecar that reconnects already serving keeps its last snapshot this
     /// long, until the rest of the fleet is back (sidecars retry at most every 5 s).
     #[arg(long, env = "CONVOY_CP_WARM_UP", value_name = "DURATION", default_value = "6s", value_parser = parse_duration)]
-    pub warm_up: Duration,
+    pub(crate) warm_up: Duration,
 
     /// After a file event, wait until the directory has been quiet this long, then reload.
     #[arg(long, env = "CONVOY_CP_DEBOUNCE", value_name = "DURATION", default_value = "20ms", value_parser = parse_duration)]
-    pub debounce: Duration,
+    pub(crate) debounce: Duration,
 
     /// A sidecar silent this long is disconnected (sidecars ping every 5 s).
     #[arg(long, env = "CONVOY_CP_HEARTBEAT_TIMEOUT", value_name = "DURATION", default_value = "15s", value_parser = parse_duration, hide = true)]
-    pub heartbeat_timeout: Duration,
+    pub(crate) heartbeat_timeout: Duration,
 
     /// The CA directory: the trust anchor (`ca.pem`, `ca.key`; generated on first start when
     /// both are missing), `bundle.pem` (more anchors to trust), `join-token` and
     /// `tokens/<service>`.
     #[arg(long, env = "CONVOY_CA_DIR", value_name = "DIR", default_value = DEFAULT_CA_DIR)]
-    pub ca_dir: PathBuf,
+    pub(crate) ca_dir: PathBuf,
 
     /// The trust anchor's certificate, if not `<ca-dir>/ca.pem` (never generated).
     #[arg(long, env = "CONVOY_CA_CERT", value_name = "FILE", requires = "ca_key")]
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
 
     /// The trust anchor's PKCS#8 private key, if not `<ca-dir>/ca.key` (never generated).
     #[arg(long, env = "CONVOY_CA_KEY", value_name = "FILE", requires = "ca_cert")]
-    pub ca_key: Option<PathBuf>,
+    pub(crate) ca_key: Option<PathBuf>,
 
     /// The mesh's SPIFFE trust domain: identities are `spiffe://<it>/service/<name>`.
     #[arg(long, env = "CONVOY_TRUST_DOMAIN", value_name = "NAME", default_value = DEFAULT_TRUST_DOMAIN, value_parser = parse_trust_domain)]
-    pub trust_domain: TrustDomain,
+    pub(crate) trust_domain: TrustDomain,
 
     /// The lifetime of the certificates issued to sidecars (at least 1s; they renew at about
     /// two thirds of it).
     #[arg(long, env = "CONVOY_CERT_TTL", value_name = "DURATION", default_value = "24h", value_parser = parse_cert_ttl)]
-    pub cert_ttl: Duration,
+    pub(crate) cert_ttl: Duration,
 
     /// More names in the API's server certificate: DNS names or IP addresses by which sidecars
     /// and clients reach the control plane (repeatable, or comma-separated). `localhost`,
     /// `127.0.0.1`, `::1` and the listen IP are always in it.
     #[arg(long = "api-san", env = "CONVOY_CP_API_SAN", value_name = "NAME", value_delimiter = ',', value_parser = parse_san)]
-    pub api_sans: Vec<String>,
+    pub(crate) api_sans: Vec<String>,
 
     /// After binding, write the actual listener addresses here as JSON (useful with port 0).
     #[arg(long, env = "CONVOY_CP_BOUND_ADDRS_FILE", value_name = "FILE")]
-    pub bound_addrs_file: Option<PathBuf>,
+    pub(crate) bound_addrs_file: Option<PathBuf>,
 
     /// Log format: `text` (readable) or `json` (one object per line). The level comes from
     /// RUST_LOG (default `info`).
@@ -125,13 +125,13 @@ pub struct ServeArgs {
 
 /// The control plane to talk to.
 #[derive(Debug, Clone, Args)]
-pub struct Remote {
+pub(crate) struct Remote {
     /// The control plane's sidecar API (`https://HOST:PORT`).
     #[arg(long, env = "CONVOY_CP_URL", value_name = "URL", default_value = DEFAULT_URL)]
-    pub url: String,
+    pub(crate) url: String,
     /// The trust anchors (PEM) to verify the control plane's certificate with: its `ca.pem`.
     #[arg(long, env = "CONVOY_CA_FILE", value_name = "FILE", default_value = DEFAULT_CA_FILE)]
-    pub ca_file: PathBuf,
+    pub(crate) ca_file: PathBuf,
 }
 
 /// Flags of `status`.
@@ -139,10 +139,10 @@ pub struct Remote {
 pub struct StatusArgs {
     /// Which control plane.
     #[command(flatten)]
-    pub remote: Remote,
+    pub(crate) remote: Remote,
     /// Print the JSON answer instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Flags of `history`.
@@ -150,10 +150,10 @@ pub struct StatusArgs {
 pub struct HistoryArgs {
     /// Which control plane.
     #[command(flatten)]
-    pub remote: Remote,
+    pub(crate) remote: Remote,
     /// Print the JSON answer instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Flags of `rollback`.
@@ -161,13 +161,13 @@ pub struct HistoryArgs {
 pub struct RollbackArgs {
     /// The version whose configuration is published again.
     #[arg(value_name = "VERSION")]
-    pub version: u64,
+    pub(crate) version: u64,
     /// Which control plane.
     #[command(flatten)]
-    pub remote: Remote,
+    pub(crate) remote: Remote,
     /// Who asks, for the history (default: `$USER`).
     #[arg(long, env = "CONVOY_CP_AUTHOR", value_name = "NAME")]
-    pub author: Option<String>,
+    pub(crate) author: Option<String>,
 }
 
 /// Flags of `validate`.

@@ -86,7 +86,7 @@ pub enum ClientError {
 
 /// A client of one control plane's API.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     base: String,
     host: String,
     port: u16,
@@ -97,17 +97,17 @@ pub struct Client {
 
 /// An answer: parsed, and as received (for `--json`).
 #[derive(Debug)]
-pub struct Answer<T> {
+pub(crate) struct Answer<T> {
     /// The parsed answer.
-    pub value: T,
+    pub(crate) value: T,
     /// The body as received.
-    pub raw: Bytes,
+    pub(crate) raw: Bytes,
 }
 
 impl Client {
     /// A client of the API at `base` (`https://127.0.0.1:4200`), trusting the anchors of
     /// `ca_file`.
-    pub fn new(base: &str, ca_file: &Path) -> Result<Self, ClientError> {
+    pub(crate) fn new(base: &str, ca_file: &Path) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
         let bad = |reason: &str| ClientError::Url {
             url: base.clone(),
@@ -156,12 +156,15 @@ impl Client {
     }
 
     /// `GET path`, expecting JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Answer<T>, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Answer<T>, ClientError> {
         self.call(::http::Method::GET, path, Bytes::new()).await
     }
 
     /// `POST path` with a JSON body, expecting JSON.
-    pub async fn post<T: DeserializeOwned>(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,

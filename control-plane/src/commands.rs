@@ -65,7 +65,7 @@ pub fn validate(dir: &Path) -> Result<String, Box<convoy_config::ConfigError>> {
 }
 
 /// The status as a table.
-pub fn render_status(status: &StatusView) -> String {
+pub(crate) fn render_status(status: &StatusView) -> String {
     let mut out = format!("version {}\n", status.version);
     if let Some(rejected) = &status.last_rejected {
         out.push_str(&format!(
@@ -118,7 +118,7 @@ pub fn render_status(status: &StatusView) -> String {
 }
 
 /// The history as a table.
-pub fn render_history(history: &HistoryView) -> String {
+pub(crate) fn render_history(history: &HistoryView) -> String {
     let mut table = Table::new(&["VERSION", "TIME", "AUTHOR", "KIND", "SUMMARY"]);
     for event in &history.events {
         table.row(vec![

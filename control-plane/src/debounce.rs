@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 /// Waits until `events` has been quiet for `quiet` (every event starts the wait again), but no
 /// longer than `max` in all, so a directory that never stops changing is still reloaded.
-pub async fn settle(events: &Notify, quiet: Duration, max: Duration) {
+pub(crate) async fn settle(events: &Notify, quiet: Duration, max: Duration) {
     let deadline = Instant::now() + max;
     loop {
         let until = (Instant::now() + quiet).min(deadline);

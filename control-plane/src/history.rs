@@ -8,15 +8,15 @@ use std::collections::VecDeque;
 use std::time::SystemTime;
 
 /// How many versions are remembered.
-pub const MAX_EVENTS: usize = 1000;
+pub(crate) const MAX_EVENTS: usize = 1000;
 
 /// How many distinct configurations are kept for rollback.
-pub const MAX_CONFIGS: usize = 100;
+pub(crate) const MAX_CONFIGS: usize = 100;
 
 /// Why a version was published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The directory changed and validated (or was first loaded).
     Config,
     /// A sidecar registered, moved or left.
@@ -29,7 +29,7 @@ pub enum Kind {
 
 impl Kind {
     /// The name, as in JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Config => "config",
             Kind::Endpoints => "endpoints",
@@ -41,23 +41,23 @@ impl Kind {
 
 /// One published version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// The version.
-    pub version: u64,
+    pub(crate) version: u64,
     /// When it was published.
-    pub time: SystemTime,
+    pub(crate) time: SystemTime,
     /// Who made it: `config-dir`, `registry`, or the person who asked for a rollback.
-    pub author: String,
+    pub(crate) author: String,
     /// Why.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// What changed, in one line.
-    pub summary: String,
+    pub(crate) summary: String,
     config: u64,
 }
 
 /// Why a version's configuration cannot be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     /// The version is not in the history (never published, or too old).
     #[error("version {0} is not in the history")]
     NotFound(u64),
@@ -70,7 +70,7 @@ pub enum LookupError {
 
 /// Versions, oldest first, with the configurations `C` they carried.
 #[derive(Debug)]
-pub struct History<C> {
+pub(crate) struct History<C> {
     events: VecDeque<Event>,
     configs: VecDeque<(u64, C)>,
     max_events: usize,
@@ -86,7 +86,7 @@ impl<C: Clone> Default for History<C> {
 
 impl<C: Clone> History<C> {
     /// A history of at most `max_events` versions and `max_configs` configurations.
-    pub fn new(max_events: usize, max_configs: usize) -> Self {
+    pub(crate) fn new(max_events: usize, max_configs: usize) -> Self {
         History {
             events: VecDeque::new(),
             configs: VecDeque::new(),
@@ -98,7 +98,7 @@ impl<C: Clone> History<C> {
 
     /// Records a published version; `config` is the configuration it introduced, `None` when
     /// it kept the previous one (a registry change).
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         version: u64,
         time: SystemTime,
@@ -139,7 +139,7 @@ impl<C: Clone> History<C> {
     }
 
     /// The configuration in force at `version`.
-    pub fn config_of(&self, version: u64) -> Result<C, LookupError> {
+    pub(crate) fn config_of(&self, version: u64) -> Result<C, LookupError> {
         let event = self
             .events
             .iter()
@@ -153,7 +153,7 @@ impl<C: Clone> History<C> {
     }
 
     /// Every remembered version, oldest first.
-    pub fn events(&self) -> impl Iterator<Item = &Event> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
         self.events.iter()
     }
 }

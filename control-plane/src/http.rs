@@ -7,23 +7,23 @@ use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
 /// Any error a body may fail with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of every response the control plane makes.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A response of the control plane.
-pub type Response = http::Response<Body>;
+pub(crate) type Response = http::Response<Body>;
 
 /// A body holding `bytes`.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
 /// A plain-text response.
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response {
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response {
     let mut response = http::Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -34,7 +34,7 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response {
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response {
     let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
     bytes.push(b'\n');
     let mut response = http::Response::new(full(bytes));
@@ -48,7 +48,7 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
 
 /// A response the control plane refuses with: the reason in `x-convoy-error` and as the
 /// one-line body.
-pub fn error(status: StatusCode, reason: &str) -> Response {
+pub(crate) fn error(status: StatusCode, reason: &str) -> Response {
     let mut response = text(status, format!("{reason}\n"));
     // A reason is one line; anything a header cannot hold is dropped from the header only.
     let header = reason.replace(|c: char| c.is_control(), " ");

@@ -25,43 +25,43 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// How long registry changes are gathered before they are published as one version.
-pub const REGISTRY_COALESCE: std::time::Duration = std::time::Duration::from_millis(25);
+pub(crate) const REGISTRY_COALESCE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The longest a burst of registry changes is gathered before it is published anyway.
-pub const REGISTRY_COALESCE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
+pub(crate) const REGISTRY_COALESCE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The author of versions made by the directory.
-pub const CONFIG_AUTHOR: &str = "config-dir";
+pub(crate) const CONFIG_AUTHOR: &str = "config-dir";
 
 /// The author of versions made by the registry.
-pub const REGISTRY_AUTHOR: &str = "registry";
+pub(crate) const REGISTRY_AUTHOR: &str = "registry";
 
 /// The author of versions made by a change of the CA directory's trust bundle.
-pub const CA_AUTHOR: &str = "ca-dir";
+pub(crate) const CA_AUTHOR: &str = "ca-dir";
 
 /// A published version, as every sidecar receives it.
 #[derive(Debug)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The version.
-    pub version: u64,
+    pub(crate) version: u64,
     /// The whole `snapshot` message, one line, shared by every session.
-    pub line: Bytes,
+    pub(crate) line: Bytes,
     /// The registry generation it includes: a session waits for its own registration.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// When it was published, for the push→ACK latency.
-    pub published_at: Instant,
+    pub(crate) published_at: Instant,
 }
 
 /// Timings of the registry and the streams.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// How long a disconnected sidecar keeps its endpoint.
-    pub endpoint_grace: Duration,
+    pub(crate) endpoint_grace: Duration,
     /// A sidecar silent this long is disconnected.
-    pub heartbeat_timeout: Duration,
+    pub(crate) heartbeat_timeout: Duration,
     /// After a start, how long a reconnecting sidecar's first snapshot is held while the rest
     /// of the fleet comes back.
-    pub warm_up: Duration,
+    pub(crate) warm_up: Duration,
 }
 
 /// Why a version could not be published.
@@ -78,7 +78,7 @@ pub enum PublishError {
 
 /// Why a rollback was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum RollbackError {
+pub(crate) enum RollbackError {
     /// The version or its configuration is not kept.
     #[error(transparent)]
     Lookup(#[from] LookupError),
@@ -100,7 +100,7 @@ struct State {
 
 /// What every task of the control plane shares.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     state: Mutex<State>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     publishing: tokio::sync::Mutex<()>,
@@ -124,7 +124,7 @@ struct Publication {
 
 impl Hub {
     /// Publishes `initial` with `trust` as version 1.
-    pub fn new(
+    pub(crate) fn new(
         initial: MeshSource,
         trust: Trust,
         settings: Settings,
@@ -177,28 +177,28 @@ impl Hub {
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// The timings.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         self.settings
     }
 
     /// Follows the published versions.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.subscribe()
     }
 
     /// The version in force.
-    pub fn current(&self) -> Arc<Snapshot> {
+    pub(crate) fn current(&self) -> Arc<Snapshot> {
         self.snapshots.borrow().clone()
     }
 
     /// Registers a stream; returns its session and the registry generation the sidecar's
     /// first snapshot must include.
-    pub fn register(&self, hello: &Hello) -> (Session, u64) {
+    pub(crate) fn register(&self, hello: &Hello) -> (Session, u64) {
         let mut state = self.state();
         let before = state.registry.generation();
         let session = state.registry.hello(hello, SystemTime::now());
@@ -214,7 +214,7 @@ impl Hub {
     }
 
     /// A stream ended: the sidecar's grace starts, after which its endpoint goes.
-    pub fn disconnect(self: &Arc<Self>, id: &str, session: Session) {
+    pub(crate) fn disconnect(self: &Arc<Self>, id: &str, session: Session) {
         let mut state = self.state();
         let current = state.registry.disconnect(id, session);
         self.metrics
@@ -236,25 +236,28 @@ impl Hub {
     }
 
     /// A sidecar acknowledged `version`.
-    pub fn ack(&self, id: &str, session: Session, version: u64) {
+    pub(crate) fn ack(&self, id: &str, session: Session, version: u64) {
         self.state().registry.ack(id, session, version);
     }
 
     /// A sidecar refused `version`.
-    pub fn nack(&self, id: &str, session: Session, version: u64, reason: String) {
+    pub(crate) fn nack(&self, id: &str, session: Session, version: u64, reason: String) {
         self.metrics.nacks.inc();
         self.state().registry.nack(id, session, version, reason);
     }
 
     /// A change of the directory did not validate: nothing is published, the status shows why.
-    pub fn reject(&self, error: &ConfigError) {
+    pub(crate) fn reject(&self, error: &ConfigError) {
         self.metrics.rejected_changes.inc();
         tracing::warn!(%error, "config change rejected; the last good version stays in force");
         self.state().last_rejected = Some((SystemTime::now(), error.to_string()));
     }
 
     /// Publishes a configuration read from the directory; `None` if it is the one in force.
-    pub async fn publish_config(&self, config: MeshSource) -> Result<Option<u64>, PublishError> {
+    pub(crate) async fn publish_config(
+        &self,
+        config: MeshSource,
+    ) -> Result<Option<u64>, PublishError> {
         let _one_writer = self.publishing.lock().await;
         let (current, endpoints, generation, trust) = self.inputs();
         let config = Arc::new(config);
@@ -284,7 +287,7 @@ impl Hub {
     }
 
     /// Publishes the configuration of `version` again, as a new version.
-    pub async fn rollback(&self, version: u64, author: &str) -> Result<u64, RollbackError> {
+    pub(crate) async fn rollback(&self, version: u64, author: &str) -> Result<u64, RollbackError> {
         let _one_writer = self.publishing.lock().await;
         let config = self.state().history.config_of(version)?;
         let (current, endpoints, generation, trust) = self.inputs();
@@ -305,7 +308,7 @@ impl Hub {
     }
 
     /// Publishes the registry's changes since the last publication, if any.
-    pub async fn publish_endpoints(&self) -> Result<Option<u64>, PublishError> {
+    pub(crate) async fn publish_endpoints(&self) -> Result<Option<u64>, PublishError> {
         let _one_writer = self.publishing.lock().await;
         let (config, endpoints, generation, trust) = self.inputs();
         let current = self.current();
@@ -341,7 +344,7 @@ impl Hub {
 
     /// Publishes a new trust bundle (a CA rotation step) of `anchors` anchors; `None` if it is
     /// the one in force.
-    pub async fn publish_trust(
+    pub(crate) async fn publish_trust(
         &self,
         trust: Trust,
         anchors: usize,
@@ -371,7 +374,7 @@ impl Hub {
 
     /// A certificate expiring at `not_after` was issued to the sidecar `id` of `service`: the
     /// status shows it (if that sidecar is registered as that service).
-    pub fn certificate_issued(&self, id: &str, service: &str, not_after: SystemTime) {
+    pub(crate) fn certificate_issued(&self, id: &str, service: &str, not_after: SystemTime) {
         self.state()
             .registry
             .certificate_issued(id, service, not_after);
@@ -380,13 +383,13 @@ impl Hub {
     /// Until when a reconnecting sidecar's first snapshot is held: a control plane that has
     /// just (re)started knows only the sidecars that are back so far, and a sidecar already
     /// serving is better off on its last snapshot than on one missing the others' endpoints.
-    pub fn warm_until(&self) -> tokio::time::Instant {
+    pub(crate) fn warm_until(&self) -> tokio::time::Instant {
         self.started + self.settings.warm_up
     }
 
     /// Publishes registry changes as they come (gathered over [`REGISTRY_COALESCE`]), until
     /// `shutdown`.
-    pub async fn run_endpoint_publisher(self: Arc<Self>, shutdown: CancellationToken) {
+    pub(crate) async fn run_endpoint_publisher(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 () = self.registry_changed.notified() => {}
@@ -467,7 +470,7 @@ impl Hub {
     }
 
     /// What `GET /v1/status` answers.
-    pub fn status(&self) -> StatusView {
+    pub(crate) fn status(&self) -> StatusView {
         let state = self.state();
         StatusView {
             version: state.version,
@@ -487,7 +490,7 @@ impl Hub {
     }
 
     /// What `GET /v1/history` answers.
-    pub fn history(&self) -> HistoryView {
+    pub(crate) fn history(&self) -> HistoryView {
         HistoryView {
             events: self.state().history.events().map(EventView::from).collect(),
         }

@@ -2,8 +2,7 @@
 //! `validate` commands.
 
 use clap::Parser;
-use convoy_control_plane::cli::{Cli, Command};
-use convoy_control_plane::{app, commands};
+use convoy_control_plane::{commands, Cli, ClientError, Command};
 // The sidecar's log setup: both binaries log alike.
 use convoy_runtime::logging;
 use std::process::ExitCode;
@@ -20,7 +19,7 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
             };
-            match runtime.block_on(app::run(*args)) {
+            match runtime.block_on(convoy_control_plane::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -41,11 +40,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn client(
-    command: impl std::future::Future<
-        Output = Result<String, convoy_control_plane::client::ClientError>,
-    >,
-) -> ExitCode {
+fn client(command: impl std::future::Future<Output = Result<String, ClientError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,33 +13,33 @@ const PUSH_ACK_BUCKETS: &[f64] = &[
 
 /// Every metric of the control plane. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// Sidecars with an open stream.
-    pub connected_sidecars: IntGauge,
+    pub(crate) connected_sidecars: IntGauge,
     /// Versions published, for any reason.
-    pub versions_published: IntCounter,
+    pub(crate) versions_published: IntCounter,
     /// Time from publishing a version to a sidecar's ACK of it.
-    pub push_ack: Histogram,
+    pub(crate) push_ack: Histogram,
     /// NACKs received.
-    pub nacks: IntCounter,
+    pub(crate) nacks: IntCounter,
     /// Directory changes that did not validate.
-    pub rejected_changes: IntCounter,
+    pub(crate) rejected_changes: IntCounter,
     /// The version in force.
-    pub version: IntGauge,
+    pub(crate) version: IntGauge,
     /// Certificates issued, by `service`.
-    pub certificates_issued: IntCounterVec,
+    pub(crate) certificates_issued: IntCounterVec,
     /// Certificate requests refused, by `reason` (`no_token`, `bad_token`, `bad_request`,
     /// `bad_csr`, `wrong_identity`, `internal`).
-    pub certificate_refusals: IntCounterVec,
+    pub(crate) certificate_refusals: IntCounterVec,
     /// Streams refused, by `reason` (`no_token`, `bad_token`, `bad_hello`).
-    pub stream_refusals: IntCounterVec,
+    pub(crate) stream_refusals: IntCounterVec,
     /// Anchors in the trust bundle.
-    pub trust_anchors: IntGauge,
+    pub(crate) trust_anchors: IntGauge,
     /// Changes of the CA directory that were not usable (nothing changed).
-    pub ca_reload_errors: IntCounter,
+    pub(crate) ca_reload_errors: IntCounter,
     /// TLS handshakes on the sidecar API that failed (plaintext clients, unknown CAs, …).
-    pub tls_handshake_failures: IntCounter,
+    pub(crate) tls_handshake_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -50,7 +50,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every metric.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let registry = Registry::new();
         let gauge = |name: &str, help: &str| {
             IntGauge::with_opts(Opts::new(name, help)).expect("static metric definition")
@@ -139,7 +139,7 @@ impl Metrics {
     }
 
     /// Every metric in the Prometheus text format.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out

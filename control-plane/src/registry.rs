@@ -12,45 +12,45 @@ use std::time::SystemTime;
 
 /// One stream of a sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Session(u64);
+pub(crate) struct Session(u64);
 
 /// A snapshot the sidecar refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Nack {
+pub(crate) struct Nack {
     /// The version refused.
-    pub version: u64,
+    pub(crate) version: u64,
     /// The sidecar's reason.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// One registered sidecar.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Its service.
-    pub service: String,
+    pub(crate) service: String,
     /// Where its inbound listener is reachable: an endpoint of `service` (unless a gateway).
-    pub address: String,
+    pub(crate) address: String,
     /// A gateway: registered for status, but no endpoint.
-    pub gateway: bool,
+    pub(crate) gateway: bool,
     /// The sidecar's own version.
-    pub proxy_version: String,
+    pub(crate) proxy_version: String,
     /// Its current stream.
-    pub session: Session,
+    pub(crate) session: Session,
     /// Whether that stream is open.
-    pub connected: bool,
+    pub(crate) connected: bool,
     /// When that stream opened.
-    pub connected_since: SystemTime,
+    pub(crate) connected_since: SystemTime,
     /// The last version it acknowledged (kept across reconnects: it still runs it).
-    pub acked_version: Option<u64>,
+    pub(crate) acked_version: Option<u64>,
     /// The last snapshot it refused.
-    pub last_nack: Option<Nack>,
+    pub(crate) last_nack: Option<Nack>,
     /// When the last certificate issued to it expires (kept across reconnects).
-    pub certificate_expires: Option<SystemTime>,
+    pub(crate) certificate_expires: Option<SystemTime>,
 }
 
 /// Every sidecar that is connected or within its grace.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     sidecars: BTreeMap<String, Entry>,
     generation: u64,
     next_session: u64,
@@ -58,13 +58,13 @@ pub struct Registry {
 
 impl Registry {
     /// An empty registry.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Registers a new stream of `hello.id`; a sidecar back within its grace keeps what the
     /// registry knew of it.
-    pub fn hello(&mut self, hello: &Hello, now: SystemTime) -> Session {
+    pub(crate) fn hello(&mut self, hello: &Hello, now: SystemTime) -> Session {
         self.next_session += 1;
         let session = Session(self.next_session);
         match self.sidecars.get_mut(&hello.id) {
@@ -111,7 +111,7 @@ impl Registry {
 
     /// The stream `session` of `id` ended; true if it was the sidecar's current one (its grace
     /// starts now).
-    pub fn disconnect(&mut self, id: &str, session: Session) -> bool {
+    pub(crate) fn disconnect(&mut self, id: &str, session: Session) -> bool {
         match self.current(id, session) {
             Some(entry) if entry.connected => {
                 entry.connected = false;
@@ -122,7 +122,7 @@ impl Registry {
     }
 
     /// The grace of `session` is over: removes the sidecar unless it came back. True if removed.
-    pub fn expire(&mut self, id: &str, session: Session) -> bool {
+    pub(crate) fn expire(&mut self, id: &str, session: Session) -> bool {
         let expired = self
             .sidecars
             .get(id)
@@ -135,14 +135,20 @@ impl Registry {
     }
 
     /// Records an ACK on the current stream of `id`.
-    pub fn ack(&mut self, id: &str, session: Session, version: u64) -> bool {
+    pub(crate) fn ack(&mut self, id: &str, session: Session, version: u64) -> bool {
         self.current(id, session)
             .map(|entry| entry.acked_version = Some(version))
             .is_some()
     }
 
     /// Records a NACK on the current stream of `id`.
-    pub fn nack(&mut self, id: &str, session: Session, version: u64, reason: String) -> bool {
+    pub(crate) fn nack(
+        &mut self,
+        id: &str,
+        session: Session,
+        version: u64,
+        reason: String,
+    ) -> bool {
         self.current(id, session)
             .map(|entry| entry.last_nack = Some(Nack { version, reason }))
             .is_some()
@@ -150,7 +156,12 @@ impl Registry {
 
     /// Records a certificate issued to `id` for `service`; false (nothing recorded) unless
     /// `id` is registered as that service.
-    pub fn certificate_issued(&mut self, id: &str, service: &str, not_after: SystemTime) -> bool {
+    pub(crate) fn certificate_issued(
+        &mut self,
+        id: &str,
+        service: &str,
+        not_after: SystemTime,
+    ) -> bool {
         match self.sidecars.get_mut(id) {
             Some(entry) if entry.service == service => {
                 entry.certificate_expires = Some(not_after);
@@ -161,7 +172,7 @@ impl Registry {
     }
 
     /// The registered endpoints, by service (sidecars within their grace included).
-    pub fn endpoints(&self) -> Endpoints {
+    pub(crate) fn endpoints(&self) -> Endpoints {
         let mut endpoints = Endpoints::new();
         for entry in self.sidecars.values().filter(|e| !e.gateway) {
             let addrs = endpoints.entry(entry.service.clone()).or_default();
@@ -176,17 +187,17 @@ impl Registry {
     }
 
     /// Grows whenever the endpoints may have changed.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
     /// How many sidecars have an open stream.
-    pub fn connected(&self) -> usize {
+    pub(crate) fn connected(&self) -> usize {
         self.sidecars.values().filter(|e| e.connected).count()
     }
 
     /// Every sidecar, by id.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
         self.sidecars.iter().map(|(id, e)| (id.as_str(), e))
     }
 }

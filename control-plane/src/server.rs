@@ -16,11 +16,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// A request as a listener receives it.
-pub type Request = hyper::Request<Incoming>;
+pub(crate) type Request = hyper::Request<Incoming>;
 
 /// The sidecar's drain handle: the signal to stop accepting and close, and the tasks (every
 /// connection and every sidecar stream) to wait for before exiting.
-pub use convoy_runtime::Drain;
+pub(crate) use convoy_runtime::Drain;
 
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -42,16 +42,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TLS on a listener: the acceptor, and the counter of handshakes that failed.
 #[derive(Clone)]
-pub struct Tls {
+pub(crate) struct Tls {
     /// The acceptor.
-    pub acceptor: TlsAcceptor,
+    pub(crate) acceptor: TlsAcceptor,
     /// Counts failed or timed-out handshakes.
-    pub failures: IntCounter,
+    pub(crate) failures: IntCounter,
 }
 
 /// Accepts on `listener` until drained, answering each request with `handle`; with `tls`,
 /// every connection must complete a TLS handshake first (plaintext clients are cut off).
-pub async fn serve<H, F>(
+pub(crate) async fn serve<H, F>(
     listener: TcpListener,
     name: &'static str,
     tls: Option<Tls>,

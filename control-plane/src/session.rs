@@ -49,7 +49,7 @@ enum End {
 /// Answers `POST /v1/stream`: reads the `hello` (400 if it is not one), checks that the join
 /// token admits its service (`admit`; 401 if not), registers the sidecar and streams to it
 /// from a task of `tasks` until it leaves or `shutdown`.
-pub async fn open<B>(
+pub(crate) async fn open<B>(
     hub: &Arc<Hub>,
     body: B,
     admit: impl FnOnce(&Hello) -> Result<(), TokenError>,

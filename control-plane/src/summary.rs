@@ -11,18 +11,18 @@ const MAX_LISTED: usize = 10;
 
 /// How one mesh differs from another, by service.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ConfigDiff {
+pub(crate) struct ConfigDiff {
     /// Services only the new mesh has.
-    pub added: Vec<String>,
+    pub(crate) added: Vec<String>,
     /// Services only the old mesh has.
-    pub removed: Vec<String>,
+    pub(crate) removed: Vec<String>,
     /// Services both have but differently, with the top-level fields that differ.
-    pub changed: Vec<(String, Vec<String>)>,
+    pub(crate) changed: Vec<(String, Vec<String>)>,
 }
 
 impl ConfigDiff {
     /// Compares two meshes service by service, field by field (as they serialize).
-    pub fn between(old: &Mesh, new: &Mesh) -> Self {
+    pub(crate) fn between(old: &Mesh, new: &Mesh) -> Self {
         let mut diff = ConfigDiff::default();
         for (name, service) in &new.services {
             match old.services.get(name) {
@@ -44,7 +44,7 @@ impl ConfigDiff {
     }
 
     /// Whether nothing differs.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 }
@@ -73,7 +73,7 @@ impl fmt::Display for ConfigDiff {
 }
 
 /// The summary of the first version: what was loaded.
-pub fn loaded(mesh: &Mesh) -> String {
+pub(crate) fn loaded(mesh: &Mesh) -> String {
     let count = mesh.services.len();
     let noun = if count == 1 { "service" } else { "services" };
     if count == 0 {
@@ -86,10 +86,10 @@ pub fn loaded(mesh: &Mesh) -> String {
 }
 
 /// Registered endpoints, by service (the registry's contribution to a snapshot).
-pub type Endpoints = BTreeMap<String, Vec<String>>;
+pub(crate) type Endpoints = BTreeMap<String, Vec<String>>;
 
 /// The summary of a registry change: `joined orders 10.0.0.7:4143; left web 10.0.0.9:4143`.
-pub fn endpoints(old: &Endpoints, new: &Endpoints) -> String {
+pub(crate) fn endpoints(old: &Endpoints, new: &Endpoints) -> String {
     let pairs = |map: &Endpoints| -> BTreeSet<(String, String)> {
         map.iter()
             .flat_map(|(s, addrs)| addrs.iter().map(move |a| (s.clone(), a.clone())))

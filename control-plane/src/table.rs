@@ -2,20 +2,20 @@
 
 /// A table being built.
 #[derive(Debug, Clone)]
-pub struct Table {
+pub(crate) struct Table {
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column headers.
-    pub fn new(headers: &[&str]) -> Self {
+    pub(crate) fn new(headers: &[&str]) -> Self {
         Table {
             rows: vec![headers.iter().map(|h| (*h).to_owned()).collect()],
         }
     }
 
     /// Adds a row (missing cells are blank, extra cells are dropped).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         let columns = self.rows[0].len();
         let mut cells = cells;
         cells.resize(columns, String::new());
@@ -23,7 +23,7 @@ impl Table {
     }
 
     /// The table as lines, two spaces between columns, no trailing spaces.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let columns = self.rows[0].len();
         let widths: Vec<usize> = (0..columns)
             .map(|c| {

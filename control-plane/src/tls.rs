@@ -13,10 +13,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// The lifetime of the API's server certificate.
-pub const SERVER_CERT_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const SERVER_CERT_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How often the API's server certificate is issued again (well within its lifetime).
-pub const RENEW_EVERY: Duration = Duration::from_secs(10 * 24 * 3600);
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(10 * 24 * 3600);
 
 /// How long to wait before trying again when issuing failed.
 const RETRY: Duration = Duration::from_secs(60);
@@ -34,7 +34,7 @@ pub enum TlsError {
 
 /// The names the API's certificate carries: `localhost`, `127.0.0.1`, `::1`, the listen IP
 /// when it is not unspecified, and every `--api-san`.
-pub fn api_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
+pub(crate) fn api_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -55,7 +55,7 @@ pub fn api_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
 
 /// The API's current certificate; what every handshake presents.
 #[derive(Debug)]
-pub struct ApiCertificate {
+pub(crate) struct ApiCertificate {
     current: ArcSwap<CertifiedKey>,
     names: Vec<String>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -63,7 +63,7 @@ pub struct ApiCertificate {
 
 impl ApiCertificate {
     /// Issues the first certificate for `names`.
-    pub fn new(ca: &Ca, names: Vec<String>) -> Result<Arc<Self>, TlsError> {
+    pub(crate) fn new(ca: &Ca, names: Vec<String>) -> Result<Arc<Self>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let first = issue(ca, &names, &provider)?;
         Ok(Arc::new(ApiCertificate {
@@ -74,7 +74,7 @@ impl ApiCertificate {
     }
 
     /// The acceptor of the API listener.
-    pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
+    pub(crate) fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
         let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(TlsError::Rustls)?
@@ -85,14 +85,14 @@ impl ApiCertificate {
     }
 
     /// Issues a new certificate and swaps it in.
-    pub fn renew(&self, ca: &Ca) -> Result<(), TlsError> {
+    pub(crate) fn renew(&self, ca: &Ca) -> Result<(), TlsError> {
         let next = issue(ca, &self.names, &self.provider)?;
         self.current.store(Arc::new(next));
         Ok(())
     }
 
     /// Renews when the CA's anchor changes and every [`RENEW_EVERY`], until `shutdown`.
-    pub async fn run_renewal(self: Arc<Self>, ca: Arc<Ca>, shutdown: CancellationToken) {
+    pub(crate) async fn run_renewal(self: Arc<Self>, ca: Arc<Ca>, shutdown: CancellationToken) {
         let mut changes = ca.anchor_changes();
         let mut wait = RENEW_EVERY;
         loop {

@@ -7,64 +7,64 @@ use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 /// A time as RFC 3339, UTC, to the millisecond.
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusView {
+pub(crate) struct StatusView {
     /// The version in force.
-    pub version: u64,
+    pub(crate) version: u64,
     /// The last change of the directory that did not validate, until one validates again.
-    pub last_rejected: Option<RejectedView>,
+    pub(crate) last_rejected: Option<RejectedView>,
     /// Every sidecar connected or within its grace, by id.
-    pub sidecars: Vec<SidecarView>,
+    pub(crate) sidecars: Vec<SidecarView>,
 }
 
 /// A change that did not validate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedView {
+pub(crate) struct RejectedView {
     /// When it was seen.
-    pub time: String,
+    pub(crate) time: String,
     /// Why: `file:line:column: field.path: message`.
-    pub error: String,
+    pub(crate) error: String,
 }
 
 /// One sidecar in the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SidecarView {
+pub(crate) struct SidecarView {
     /// Its id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its service.
-    pub service: String,
+    pub(crate) service: String,
     /// Its endpoint.
-    pub address: String,
+    pub(crate) address: String,
     /// Whether its stream is open (false: within the grace).
-    pub connected: bool,
+    pub(crate) connected: bool,
     /// When its current (or last) stream opened.
-    pub connected_since: String,
+    pub(crate) connected_since: String,
     /// The last version it acknowledged.
-    pub acked_version: Option<u64>,
+    pub(crate) acked_version: Option<u64>,
     /// The last snapshot it refused.
-    pub last_nack: Option<NackView>,
+    pub(crate) last_nack: Option<NackView>,
     /// When the last certificate issued to it expires (RFC 3339), if any was.
     #[serde(default)]
-    pub certificate_expires: Option<String>,
+    pub(crate) certificate_expires: Option<String>,
 }
 
 /// A refused snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NackView {
+pub(crate) struct NackView {
     /// The version.
-    pub version: u64,
+    pub(crate) version: u64,
     /// The sidecar's reason.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl SidecarView {
     /// The view of one registry entry.
-    pub fn new(id: &str, entry: &Entry) -> Self {
+    pub(crate) fn new(id: &str, entry: &Entry) -> Self {
         SidecarView {
             id: id.to_owned(),
             service: entry.service.clone(),
@@ -83,24 +83,24 @@ impl SidecarView {
 
 /// `GET /v1/history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryView {
+pub(crate) struct HistoryView {
     /// Published versions, oldest first.
-    pub events: Vec<EventView>,
+    pub(crate) events: Vec<EventView>,
 }
 
 /// One published version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventView {
+pub(crate) struct EventView {
     /// The version.
-    pub version: u64,
+    pub(crate) version: u64,
     /// When it was published.
-    pub time: String,
+    pub(crate) time: String,
     /// Who made it.
-    pub author: String,
+    pub(crate) author: String,
     /// Why.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// What changed.
-    pub summary: String,
+    pub(crate) summary: String,
 }
 
 impl From<&Event> for EventView {
@@ -118,17 +118,17 @@ impl From<&Event> for EventView {
 /// The body of `POST /v1/rollback`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RollbackRequest {
+pub(crate) struct RollbackRequest {
     /// The version whose configuration is published again.
-    pub version: u64,
+    pub(crate) version: u64,
     /// Who asks (default `unknown`).
     #[serde(default)]
-    pub author: Option<String>,
+    pub(crate) author: Option<String>,
 }
 
 /// The answer to `POST /v1/rollback`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RollbackResponse {
+pub(crate) struct RollbackResponse {
     /// The new version.
-    pub version: u64,
+    pub(crate) version: u64,
 }

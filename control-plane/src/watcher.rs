@@ -15,13 +15,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// How often the directory is compared with what was last loaded.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The files of the directory as last seen: names, modification times and sizes.
-pub type Fingerprint = Option<Vec<(PathBuf, Option<SystemTime>, u64)>>;
+pub(crate) type Fingerprint = Option<Vec<(PathBuf, Option<SystemTime>, u64)>>;
 
 /// The fingerprint of `dir` now (`None` if it cannot be read).
-pub fn fingerprint(dir: &Path) -> Fingerprint {
+pub(crate) fn fingerprint(dir: &Path) -> Fingerprint {
     let files = convoy_config::mesh_files(dir).ok()?;
     Some(
         files
@@ -38,7 +38,7 @@ pub fn fingerprint(dir: &Path) -> Fingerprint {
 
 /// Follows a directory and publishes what changes in it.
 #[derive(Debug)]
-pub struct DirWatcher {
+pub(crate) struct DirWatcher {
     dir: PathBuf,
     hub: Arc<Hub>,
     debounce: Duration,
@@ -47,7 +47,12 @@ pub struct DirWatcher {
 
 impl DirWatcher {
     /// Follows `dir`, whose contents at `loaded` are the version in force.
-    pub fn new(dir: PathBuf, hub: Arc<Hub>, debounce: Duration, loaded: Fingerprint) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        hub: Arc<Hub>,
+        debounce: Duration,
+        loaded: Fingerprint,
+    ) -> Self {
         DirWatcher {
             dir,
             hub,
@@ -57,7 +62,7 @@ impl DirWatcher {
     }
 
     /// Runs until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let events = Arc::new(Notify::new());
         // Kept alive for as long as this runs; without it, the poll alone finds changes.
         let _watcher = self.watch(events.clone());

@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// A unit is required unless the value is zero, so `5` is not silently read as
 /// seconds when milliseconds were meant.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -39,7 +39,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses a fraction within `0..=1`, such as a failure rate.
-pub fn parse_ratio(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_ratio(text: &str) -> Result<f64, String> {
     let value: f64 = text.trim().parse().map_err(|_| {
         format!("invalid number `{text}`: expected a fraction within 0..=1, like 0.05")
     })?;
@@ -51,7 +51,7 @@ pub fn parse_ratio(text: &str) -> Result<f64, String> {
 }
 
 /// Parses a request rate in requests per second, within `0.01..=100000`.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .parse()
@@ -60,7 +60,7 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 /// Accepts a request rate within `0.01..=100000` requests per second.
-pub fn check_rate(value: f64) -> Result<f64, String> {
+pub(crate) fn check_rate(value: f64) -> Result<f64, String> {
     if (0.01..=100_000.0).contains(&value) {
         Ok(value)
     } else {

@@ -1,7 +1,7 @@
 //! Demo services and the local demo launcher for Convoy.
 
 pub mod fetch;
-pub mod flags;
+mod flags;
 pub mod launcher;
 pub mod metrics;
 pub mod service;

@@ -24,7 +24,7 @@ pub struct Args {
     /// The sidecar's YAML configuration file (its service, app, listeners and the services it
     /// calls). Exactly one of --config and --control-plane.
     #[arg(long, env = "CONVOY_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// The control plane's sidecar API (`https://HOST:PORT`): take the mesh and this sidecar's
     /// certificate from it instead of a file (needs --service, --app, --control-plane-ca and
@@ -36,7 +36,7 @@ pub struct Args {
         value_parser = ControlPlaneUrl::parse,
         requires_all = ["service", "control_plane_ca", "join_token_file"]
     )]
-    pub control_plane: Option<ControlPlaneUrl>,
+    pub(crate) control_plane: Option<ControlPlaneUrl>,
 
     /// With --control-plane: PEM certificates (trust anchors) to verify the control plane's
     /// server certificate with, such as its `convoy-ca/ca.pem`. The trust bundle it pushes is
@@ -47,7 +47,7 @@ pub struct Args {
         value_name = "FILE",
         conflicts_with = "config"
     )]
-    pub control_plane_ca: Option<PathBuf>,
+    pub(crate) control_plane_ca: Option<PathBuf>,
 
     /// With --control-plane: the file holding the join token this sidecar proves itself with
     /// (mesh-wide or for its service). Read at start and again before each request, so a
@@ -58,7 +58,7 @@ pub struct Args {
         value_name = "FILE",
         conflicts_with = "config"
     )]
-    pub join_token_file: Option<PathBuf>,
+    pub(crate) join_token_file: Option<PathBuf>,
 
     /// With --control-plane: the service this sidecar sits beside (its inbound listener becomes
     /// an endpoint of it).
@@ -69,13 +69,13 @@ pub struct Args {
         value_parser = parse_service,
         conflicts_with = "config"
     )]
-    pub service: Option<ServiceName>,
+    pub(crate) service: Option<ServiceName>,
 
     /// Run as the API gateway of this name (`gateways.<name>` of the mesh): the name is
     /// `sidecar.service` with --config, --service with --control-plane. No app, no inbound or
     /// outbound listener: the admin listener and the gateway's own listeners.
     #[arg(long, env = "CONVOY_GATEWAY")]
-    pub gateway: bool,
+    pub(crate) gateway: bool,
 
     /// With --gateway: listen here instead of at the address of the gateway's first listener
     /// in the configuration (its TLS settings stay). For running several gateways from one
@@ -86,7 +86,7 @@ pub struct Args {
         value_name = "ADDR",
         requires = "gateway"
     )]
-    pub gateway_addr: Option<std::net::SocketAddr>,
+    pub(crate) gateway_addr: Option<std::net::SocketAddr>,
 
     /// With --control-plane: the local app's address; the inbound listener forwards here (not
     /// needed with --gateway).
@@ -96,7 +96,7 @@ pub struct Args {
         value_name = "ADDR",
         conflicts_with = "config"
     )]
-    pub app: Option<SocketAddr>,
+    pub(crate) app: Option<SocketAddr>,
 
     /// With --control-plane: how the local app is spoken to. Default `http1` (`http2` while the
     /// mesh lists the service with `protocol: grpc`).
@@ -107,7 +107,7 @@ pub struct Args {
         value_enum,
         conflicts_with = "config"
     )]
-    pub app_protocol: Option<AppProtocolArg>,
+    pub(crate) app_protocol: Option<AppProtocolArg>,
 
     /// With --control-plane: where other sidecars reach this inbound listener, told to the
     /// control plane. Default: the inbound listener's bound address (it must then not be an
@@ -119,7 +119,7 @@ pub struct Args {
         value_parser = parse_advertise_addr,
         conflicts_with = "config"
     )]
-    pub advertise_addr: Option<String>,
+    pub(crate) advertise_addr: Option<String>,
 
     /// Log format: `text` (readable) or `json` (one object per line). The level comes from RUST_LOG
     /// (default `info`).
@@ -128,26 +128,26 @@ pub struct Args {
 
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, env = "CONVOY_GRACE_PERIOD", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub grace_period: Duration,
+    pub(crate) grace_period: Duration,
 
     /// Overrides `sidecar.listen.outbound` from the config file (default `127.0.0.1:4140` with
     /// --control-plane).
     #[arg(long, env = "CONVOY_OUTBOUND_ADDR", value_name = "ADDR")]
-    pub outbound_addr: Option<SocketAddr>,
+    pub(crate) outbound_addr: Option<SocketAddr>,
 
     /// Overrides `sidecar.listen.inbound` from the config file (default `0.0.0.0:4143` with
     /// --control-plane).
     #[arg(long, env = "CONVOY_INBOUND_ADDR", value_name = "ADDR")]
-    pub inbound_addr: Option<SocketAddr>,
+    pub(crate) inbound_addr: Option<SocketAddr>,
 
     /// Overrides `sidecar.listen.admin` from the config file (default `127.0.0.1:4191` with
     /// --control-plane).
     #[arg(long, env = "CONVOY_ADMIN_ADDR", value_name = "ADDR")]
-    pub admin_addr: Option<SocketAddr>,
+    pub(crate) admin_addr: Option<SocketAddr>,
 
     /// After binding, write the actual listener addresses here as JSON (useful with port 0).
     #[arg(long, env = "CONVOY_BOUND_ADDRS_FILE", value_name = "FILE")]
-    pub bound_addrs_file: Option<PathBuf>,
+    pub(crate) bound_addrs_file: Option<PathBuf>,
 
     /// Number of worker threads of the async runtime.
     #[arg(long, env = "CONVOY_WORKER_THREADS", value_name = "N", default_value_t = 1, value_parser = parse_workers)]
@@ -159,7 +159,7 @@ impl Args {
     /// `--app-protocol` (`http1` when not given; see [`Args::app_protocol`]), the listener flags
     /// over [`Listen::default`], and [`Limits::default`]. `None` without `--service`, or
     /// without `--app` unless `--gateway`.
-    pub fn sidecar(&self) -> Option<Sidecar> {
+    pub(crate) fn sidecar(&self) -> Option<Sidecar> {
         let defaults = Listen::default();
         let app = match self.app {
             Some(app) => app,
@@ -185,7 +185,7 @@ impl Args {
 
 /// `--app-protocol`: how the local app is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AppProtocolArg {
+pub(crate) enum AppProtocolArg {
     /// HTTP/1.1.
     Http1,
     /// HTTP/2 with prior knowledge (h2c).

@@ -4,7 +4,7 @@
 //! hex, for a gateway's `api_keys[].key_sha256` (one trailing newline is not part of the key).
 
 use clap::Parser;
-use convoy_proxy::cli::Args;
+use convoy_proxy::Args;
 use std::process::ExitCode;
 
 /// mimalloc: about 10 % fewer instructions per proxied request than glibc's malloc
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(convoy_proxy::app::run(args)) {
+    match runtime.block_on(convoy_proxy::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

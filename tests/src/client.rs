@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 
 /// A boxed error with its sources.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The request body type of every client here.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -145,7 +145,7 @@ impl Reply {
 
 /// A connector that connects every URI to one address.
 #[derive(Debug, Clone)]
-pub struct FixedConnector(pub SocketAddr);
+pub(crate) struct FixedConnector(pub(crate) SocketAddr);
 
 impl tower::Service<Uri> for FixedConnector {
     type Response = TokioIo<TcpStream>;

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// How the connection's driver task ended.
-pub type DriverResult = Result<(), hyper::Error>;
+pub(crate) type DriverResult = Result<(), hyper::Error>;
 
 async fn tcp(addr: SocketAddr) -> TokioIo<TcpStream> {
     let stream = TcpStream::connect(addr)
@@ -24,7 +24,6 @@ async fn tcp(addr: SocketAddr) -> TokioIo<TcpStream> {
 #[derive(Debug)]
 pub struct H1Conn {
     sender: http1::SendRequest<Body>,
-    driver: JoinHandle<DriverResult>,
 }
 
 impl H1Conn {
@@ -33,10 +32,8 @@ impl H1Conn {
         let (sender, connection) = http1::handshake(tcp(addr).await)
             .await
             .expect("HTTP/1 handshake");
-        H1Conn {
-            sender,
-            driver: tokio::spawn(connection),
-        }
+        tokio::spawn(connection);
+        H1Conn { sender }
     }
 
     /// Sends one request and reads the whole response.
@@ -51,17 +48,6 @@ impl H1Conn {
             .await
             .map_err(|e| ClientError::Send(Box::new(e)))?;
         Reply::collect(response).await
-    }
-
-    /// Whether the connection can no longer send requests.
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
-
-    /// Drops the sending half and waits for the connection to end.
-    pub async fn close(self) -> DriverResult {
-        drop(self.sender);
-        self.driver.await.expect("the driver task does not panic")
     }
 }
 
@@ -87,17 +73,6 @@ impl H2Conn {
     /// A handle to send requests on this connection.
     pub fn sender(&self) -> H2Sender {
         H2Sender(self.sender.clone())
-    }
-
-    /// Whether the connection is closed. (A GOAWAY alone does not show here; a request sent
-    /// after one fails.)
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
-
-    /// Whether the connection's driver has finished (the connection is gone).
-    pub fn is_finished(&self) -> bool {
-        self.driver.is_finished()
     }
 
     /// Waits for the connection to end (the server closed it), keeping the sender alive so

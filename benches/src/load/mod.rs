@@ -82,21 +82,21 @@ pub fn run(args: LoadArgs) -> Result<(), LoadError> {
 }
 
 /// Runs the load and summarizes it (progress lines on stderr).
-pub async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
+pub(crate) async fn load(args: &LoadArgs) -> Result<Summary, LoadError> {
     Ok(measure(args, true).await?.summary)
 }
 
 /// One finished load run: its summary and the raw tally behind it (to merge runs).
 #[derive(Debug)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// What `load` reports.
-    pub summary: Summary,
+    pub(crate) summary: Summary,
     /// The histogram and counts the summary was made from.
-    pub stats: Stats,
+    pub(crate) stats: Stats,
 }
 
 /// Runs the load; with `progress`, a line on stderr once a second.
-pub async fn measure(args: &LoadArgs, progress_lines: bool) -> Result<Measured, LoadError> {
+pub(crate) async fn measure(args: &LoadArgs, progress_lines: bool) -> Result<Measured, LoadError> {
     let target = Arc::new(target(args).await?);
     let shared = Arc::new(Shared {
         stats: Mutex::new(Stats::new()),

@@ -42,11 +42,6 @@ impl LineCodec {
         }
     }
 
-    /// The longest line accepted, in bytes.
-    pub fn max_length(&self) -> usize {
-        self.max
-    }
-
     /// The next line that is not blank; at the end of the stream (`eof`), the rest counts as one.
     fn next_line(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, LineError> {
         loop {

@@ -4,7 +4,7 @@ use crate::sidecar::{Hello, SidecarMessage};
 use convoy_config::ServiceName;
 
 /// The longest sidecar id accepted, in bytes.
-pub const MAX_ID_LEN: usize = 256;
+pub(crate) const MAX_ID_LEN: usize = 256;
 
 /// Why a `hello` was refused (the `400` answer's one line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

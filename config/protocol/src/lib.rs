@@ -24,7 +24,7 @@ pub use body::{channel, BodyLines, ChannelBody};
 pub use codec::{LineCodec, LineError};
 pub use control::{snapshot_line, ControlMessage, MessageError, PONG_LINE};
 pub use convoy_config::wire::Trust;
-pub use hello::{parse_hello, HelloError, MAX_ID_LEN};
+pub use hello::{parse_hello, HelloError};
 pub use identity::{
     CertificateRequest, CertificateResponse, CERTIFICATE_PATH, MAX_CERTIFICATE_REQUEST,
 };

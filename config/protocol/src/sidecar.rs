@@ -53,7 +53,7 @@ pub struct Hello {
 
 impl SidecarMessage {
     /// The message's `type`, for logs and errors.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SidecarMessage::Hello(_) => "hello",
             SidecarMessage::Ack { .. } => "ack",

@@ -2,11 +2,11 @@
 //! control plane) and nothing of either's logic: signal handlers installed early, the drain
 //! handle, logging setup, the accept loop every listener runs, and the startup errors they share.
 
-pub mod accept;
-pub mod drain;
+mod accept;
+mod drain;
 pub mod logging;
-pub mod signals;
-pub mod startup;
+mod signals;
+mod startup;
 
 pub use accept::accept_until_drained;
 pub use drain::Drain;

@@ -276,7 +276,7 @@ impl Gateway {
     /// Makes the relative file paths (listener certificates and keys, JWKS files) relative to
     /// `dir` instead. Loading a sidecar's own file does this with the file's directory; paths
     /// from the control plane are kept as written (relative to the gateway's working directory).
-    pub fn resolve_paths(&mut self, dir: &Path) {
+    pub(crate) fn resolve_paths(&mut self, dir: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -294,12 +294,12 @@ impl Gateway {
 
 impl JwtProvider {
     /// The default [`JwtProvider::clock_skew`] (60 s).
-    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    pub(crate) const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 }
 
 impl Cors {
     /// The default [`Cors::max_age`] (10 min).
-    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
+    pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 }
 
 fn serialize_header_name<S: Serializer>(h: &http::HeaderName, s: S) -> Result<S::Ok, S::Error> {

@@ -116,7 +116,7 @@ impl SpiffeId {
     }
 
     /// The path (`/service/orders`), empty for a bare trust domain.
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         &self.uri[SCHEME.len() + self.trust_domain.as_str().len()..]
     }
 

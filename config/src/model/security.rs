@@ -57,7 +57,7 @@ impl Authorization {
 
 impl AuthorizationRule {
     /// Whether this rule allows `caller` to send `method` to `path` (normalized, no query).
-    pub fn allows(&self, caller: &SpiffeId, method: &http::Method, path: &str) -> bool {
+    pub(crate) fn allows(&self, caller: &SpiffeId, method: &http::Method, path: &str) -> bool {
         self.from.iter().any(|p| p.admits(caller))
             && (self.methods.is_empty() || self.methods.contains(method))
             && match &self.path {
@@ -89,7 +89,7 @@ pub enum Principal {
 impl Principal {
     /// Whether `caller` is this principal. The caller's trust domain is not compared: the
     /// handshake only accepts identities of the mesh's own trust domain.
-    pub fn admits(&self, caller: &SpiffeId) -> bool {
+    pub(crate) fn admits(&self, caller: &SpiffeId) -> bool {
         match self {
             Principal::Service(name) => {
                 caller.path().strip_prefix("/service/") == Some(name.as_str())

@@ -91,7 +91,7 @@ pub struct Service {
 
 impl Service {
     /// The default for [`Service::dns_refresh`].
-    pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
+    pub(crate) const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
 }
 
 /// A route: which requests, and where they go.
@@ -129,7 +129,7 @@ pub struct Backend {
 
 impl Backend {
     /// The largest weight accepted.
-    pub const MAX_WEIGHT: u32 = 1_000_000;
+    pub(crate) const MAX_WEIGHT: u32 = 1_000_000;
 }
 
 fn serialize_display<S: Serializer, T: AsRef<str>>(v: &T, s: S) -> Result<S::Ok, S::Error> {

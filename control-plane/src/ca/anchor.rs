@@ -14,10 +14,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a generated anchor is valid: 10 years.
-pub const GENERATED_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+pub(crate) const GENERATED_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// The anchor that signs every certificate of the mesh.
-pub struct Anchor {
+pub(crate) struct Anchor {
     cert_der: CertificateDer<'static>,
     key_der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
@@ -37,19 +37,19 @@ impl fmt::Debug for Anchor {
 
 /// A freshly generated anchor and its two files' contents.
 #[derive(Debug)]
-pub struct Generated {
+pub(crate) struct Generated {
     /// The anchor.
-    pub anchor: Anchor,
+    pub(crate) anchor: Anchor,
     /// `ca.pem`.
-    pub cert_pem: String,
+    pub(crate) cert_pem: String,
     /// `ca.key` (PKCS#8).
-    pub key_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Anchor {
     /// A new ECDSA P-256 anchor for `trust_domain`: CA, path length 0, valid for
     /// [`GENERATED_LIFETIME`] from `now` (and a minute before, for clocks a little behind).
-    pub fn generate(trust_domain: &str, now: SystemTime) -> Result<Generated, CaError> {
+    pub(crate) fn generate(trust_domain: &str, now: SystemTime) -> Result<Generated, CaError> {
         let key =
             KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(CaError::Generate)?;
         let mut params = CertificateParams::default();
@@ -86,7 +86,7 @@ impl Anchor {
     /// The anchor whose certificate is `cert_pem` (read from `cert_path`) and key `key_pem`
     /// (from `key_path`): one PEM certificate, a CA, not expired at `now`; a PKCS#8 key that is
     /// the certificate's.
-    pub fn load(
+    pub(crate) fn load(
         cert_pem: &[u8],
         key_pem: &[u8],
         cert_path: &Path,
@@ -174,27 +174,27 @@ impl Anchor {
     }
 
     /// The certificate, DER.
-    pub fn cert_der(&self) -> &CertificateDer<'static> {
+    pub(crate) fn cert_der(&self) -> &CertificateDer<'static> {
         &self.cert_der
     }
 
     /// When the anchor expires: nothing it signs outlives it.
-    pub fn not_after(&self) -> SystemTime {
+    pub(crate) fn not_after(&self) -> SystemTime {
         self.not_after
     }
 
     /// The subject, for logs.
-    pub fn subject(&self) -> &str {
+    pub(crate) fn subject(&self) -> &str {
         &self.subject
     }
 
     /// Whether `other` is the same certificate with the same key.
-    pub fn same_as(&self, other: &Anchor) -> bool {
+    pub(crate) fn same_as(&self, other: &Anchor) -> bool {
         self.cert_der == other.cert_der && self.key_der == other.key_der
     }
 
     /// Signs `params` for `public_key`.
-    pub fn sign(
+    pub(crate) fn sign(
         &self,
         params: &CertificateParams,
         public_key: &impl PublicKeyData,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// The anchors sidecars trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     anchors: Vec<CertificateDer<'static>>,
     pem: String,
 }
@@ -18,7 +18,7 @@ pub struct Bundle {
 impl Bundle {
     /// `signing` first, then the certificates of `extra` (the text of `path`, `bundle.pem`),
     /// without repeats.
-    pub fn new(
+    pub(crate) fn new(
         signing: &CertificateDer<'static>,
         extra: Option<&[u8]>,
         path: &Path,
@@ -58,12 +58,12 @@ impl Bundle {
     }
 
     /// The anchors, the signing one first.
-    pub fn anchors(&self) -> &[CertificateDer<'static>] {
+    pub(crate) fn anchors(&self) -> &[CertificateDer<'static>] {
         &self.anchors
     }
 
     /// The bundle in PEM, as sent.
-    pub fn pem(&self) -> &str {
+    pub(crate) fn pem(&self) -> &str {
         &self.pem
     }
 }

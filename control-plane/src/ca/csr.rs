@@ -9,7 +9,7 @@ use x509_parser::prelude::FromDer;
 
 /// Why a CSR is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CsrError {
+pub(crate) enum CsrError {
     /// Not a well-formed, validly signed PKCS#10 request (400).
     #[error("bad CSR: {0}")]
     Malformed(String),

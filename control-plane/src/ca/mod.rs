@@ -20,13 +20,13 @@ mod encode;
 mod error;
 mod issue;
 mod tokens;
-pub mod watch;
+pub(crate) mod watch;
 
-pub use anchor::{Anchor, GENERATED_LIFETIME};
-pub use bundle::Bundle;
-pub use csr::CsrError;
+pub(crate) use anchor::Anchor;
+pub(crate) use bundle::Bundle;
+pub(crate) use csr::CsrError;
 pub use error::CaError;
-pub use tokens::{bearer, JoinTokens, TokenError};
+pub(crate) use tokens::{bearer, JoinTokens, TokenError};
 
 use arc_swap::ArcSwap;
 use convoy_config::{ServiceName, SpiffeId, TrustDomain};
@@ -44,32 +44,32 @@ const MAX_ID_LEN: usize = 256;
 
 /// Where the CA's files are and what it issues.
 #[derive(Debug, Clone)]
-pub struct CaSettings {
+pub(crate) struct CaSettings {
     /// The CA directory.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The anchor's certificate, if not `dir/ca.pem`.
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// The anchor's key, if not `dir/ca.key`.
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// The mesh's trust domain.
-    pub trust_domain: TrustDomain,
+    pub(crate) trust_domain: TrustDomain,
     /// The lifetime of workload certificates.
-    pub cert_ttl: Duration,
+    pub(crate) cert_ttl: Duration,
 }
 
 /// The files of the CA.
 #[derive(Debug, Clone)]
-pub struct CaPaths {
+pub(crate) struct CaPaths {
     /// The CA directory.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The anchor's certificate.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// The anchor's key.
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
     /// More anchors to trust.
-    pub bundle: PathBuf,
+    pub(crate) bundle: PathBuf,
     /// Whether the anchor's files were named by flags (then they are never generated).
-    pub overridden: bool,
+    pub(crate) overridden: bool,
 }
 
 impl CaPaths {
@@ -92,18 +92,18 @@ impl CaPaths {
 
 /// A certificate issued to a sidecar.
 #[derive(Debug, Clone)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// The service.
-    pub service: ServiceName,
+    pub(crate) service: ServiceName,
     /// The certificate, PEM.
-    pub certificate: String,
+    pub(crate) certificate: String,
     /// When it expires.
-    pub not_after: SystemTime,
+    pub(crate) not_after: SystemTime,
 }
 
 /// Why a certificate request was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum IssueError {
+pub(crate) enum IssueError {
     /// The request is not one (bad service name, bad id).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -120,7 +120,7 @@ pub enum IssueError {
 
 impl IssueError {
     /// The status answered.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             IssueError::Token(_) => StatusCode::UNAUTHORIZED,
             IssueError::Csr(CsrError::OtherIdentity { .. }) => StatusCode::FORBIDDEN,
@@ -130,7 +130,7 @@ impl IssueError {
     }
 
     /// The reason label of `convoy_cp_certificate_requests_refused_total`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             IssueError::BadRequest(_) => "bad_request",
             IssueError::Token(e) => e.reason(),
@@ -143,28 +143,26 @@ impl IssueError {
 
 /// The control plane API's server certificate and key.
 #[derive(Debug)]
-pub struct ServerCertificate {
+pub(crate) struct ServerCertificate {
     /// The chain, leaf first.
-    pub chain: Vec<CertificateDer<'static>>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
     /// Its key.
-    pub key: PrivateKeyDer<'static>,
-    /// When it expires.
-    pub not_after: SystemTime,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 /// What a reload changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reloaded {
+pub(crate) struct Reloaded {
     /// A new signing anchor.
-    pub anchor: bool,
+    pub(crate) anchor: bool,
     /// A new trust bundle (to publish).
-    pub bundle: bool,
+    pub(crate) bundle: bool,
 }
 
 /// The mesh CA. Shared by the API (issuing), the TLS listener (its certificate) and the
 /// directory watcher (reloads).
 #[derive(Debug)]
-pub struct Ca {
+pub(crate) struct Ca {
     paths: CaPaths,
     trust_domain: TrustDomain,
     cert_ttl: Duration,
@@ -177,7 +175,7 @@ pub struct Ca {
 impl Ca {
     /// Loads the anchor from its files, or generates it (and a mesh-wide join token) when
     /// neither file exists and no flag named them. True if it was generated.
-    pub fn open(settings: &CaSettings) -> Result<(Ca, bool), CaError> {
+    pub(crate) fn open(settings: &CaSettings) -> Result<(Ca, bool), CaError> {
         let paths = CaPaths::new(settings);
         let tokens = JoinTokens::in_dir(&paths.dir);
         let now = SystemTime::now();
@@ -231,32 +229,32 @@ impl Ca {
     }
 
     /// The files.
-    pub fn paths(&self) -> &CaPaths {
+    pub(crate) fn paths(&self) -> &CaPaths {
         &self.paths
     }
 
     /// The trust domain.
-    pub fn trust_domain(&self) -> &TrustDomain {
+    pub(crate) fn trust_domain(&self) -> &TrustDomain {
         &self.trust_domain
     }
 
     /// The join tokens.
-    pub fn tokens(&self) -> &JoinTokens {
+    pub(crate) fn tokens(&self) -> &JoinTokens {
         &self.tokens
     }
 
     /// The signing anchor in force.
-    pub fn anchor(&self) -> Arc<Anchor> {
+    pub(crate) fn anchor(&self) -> Arc<Anchor> {
         self.anchor.load_full()
     }
 
     /// The trust bundle in force.
-    pub fn bundle(&self) -> Arc<Bundle> {
+    pub(crate) fn bundle(&self) -> Arc<Bundle> {
         self.bundle.load_full()
     }
 
     /// What sidecars trust, as sent in snapshots.
-    pub fn trust(&self) -> Trust {
+    pub(crate) fn trust(&self) -> Trust {
         Trust {
             trust_domain: self.trust_domain.to_string(),
             bundle: self.bundle().pem().to_owned(),
@@ -264,13 +262,13 @@ impl Ca {
     }
 
     /// Changes whenever a new anchor signs (the API's certificate must be issued again).
-    pub fn anchor_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn anchor_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.anchor_changes.subscribe()
     }
 
     /// Issues a certificate for `request` if `token` admits its service and its CSR asks for
     /// exactly the service's identity.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         request: &CertificateRequest,
         token: Option<&str>,
@@ -305,7 +303,7 @@ impl Ca {
 
     /// A new server certificate for the API, valid for `lifetime`, naming `names` (DNS names
     /// or IP addresses) and `spiffe://<trust domain>/control-plane`; a new P-256 key.
-    pub fn server_certificate(
+    pub(crate) fn server_certificate(
         &self,
         names: &[String],
         lifetime: Duration,
@@ -320,12 +318,11 @@ impl Ca {
         Ok(ServerCertificate {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            not_after,
         })
     }
 
     /// Reads the anchor and the bundle again; applies them only if both are usable.
-    pub fn reload(&self) -> Result<Reloaded, CaError> {
+    pub(crate) fn reload(&self) -> Result<Reloaded, CaError> {
         let anchor = load_anchor(&self.paths, SystemTime::now())?;
         let bundle = Bundle::new(
             anchor.cert_der(),

@@ -14,7 +14,7 @@ const MAX_TOKEN: usize = 1024;
 
 /// Why a token does not admit a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     /// No `authorization: Bearer …` header.
     #[error("join token missing")]
     Missing,
@@ -25,7 +25,7 @@ pub enum TokenError {
 
 impl TokenError {
     /// The reason label of the refusal metrics.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             TokenError::Missing => "no_token",
             TokenError::Refused(_) => "bad_token",
@@ -35,14 +35,14 @@ impl TokenError {
 
 /// Where the tokens are.
 #[derive(Debug, Clone)]
-pub struct JoinTokens {
+pub(crate) struct JoinTokens {
     mesh_wide: PathBuf,
     per_service: PathBuf,
 }
 
 impl JoinTokens {
     /// The tokens of the CA directory `dir`: `dir/join-token` and `dir/tokens/<service>`.
-    pub fn in_dir(dir: &Path) -> Self {
+    pub(crate) fn in_dir(dir: &Path) -> Self {
         JoinTokens {
             mesh_wide: dir.join("join-token"),
             per_service: dir.join("tokens"),
@@ -50,17 +50,21 @@ impl JoinTokens {
     }
 
     /// The mesh-wide token file.
-    pub fn mesh_wide_file(&self) -> &Path {
+    pub(crate) fn mesh_wide_file(&self) -> &Path {
         &self.mesh_wide
     }
 
     /// The per-service token directory.
-    pub fn per_service_dir(&self) -> &Path {
+    pub(crate) fn per_service_dir(&self) -> &Path {
         &self.per_service
     }
 
     /// Whether `presented` admits `service`.
-    pub fn check(&self, service: &ServiceName, presented: Option<&str>) -> Result<(), TokenError> {
+    pub(crate) fn check(
+        &self,
+        service: &ServiceName,
+        presented: Option<&str>,
+    ) -> Result<(), TokenError> {
         let refused = || TokenError::Refused(service.to_string());
         let presented = presented.ok_or(TokenError::Missing)?.trim();
         if presented.is_empty() {
@@ -83,7 +87,7 @@ impl JoinTokens {
 }
 
 /// The token of an `authorization: Bearer <token>` header.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

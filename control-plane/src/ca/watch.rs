@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How often the files are looked at.
-pub const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 
 /// What a file looks like from outside: changes when it is written or replaced.
 type Look = Option<(i64, i64, i64, i64, u64, u64)>;
@@ -29,7 +29,7 @@ fn look(path: &PathBuf) -> Look {
 
 /// Polls the anchor's files and `bundle.pem` until `shutdown`; reloads the CA when one
 /// changed and publishes a changed bundle as a new version.
-pub async fn run(ca: Arc<Ca>, hub: Arc<Hub>, shutdown: CancellationToken) {
+pub(crate) async fn run(ca: Arc<Ca>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let paths = ca.paths().clone();
     let files = [paths.cert, paths.key, paths.bundle];
     let mut seen: Vec<Look> = files.iter().map(look).collect();

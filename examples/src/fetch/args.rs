@@ -15,25 +15,25 @@ use crate::flags::parse_duration;
 pub struct FetchArgs {
     /// The URL, `http://HOST[:PORT]/PATH` (plain HTTP/1.1; `https://` is not supported).
     #[arg(value_parser = parse_url)]
-    pub url: Uri,
+    pub(crate) url: Uri,
 
     /// The request method.
     #[arg(short = 'X', long, default_value = "GET", value_parser = parse_method)]
-    pub method: Method,
+    pub(crate) method: Method,
 
     /// A request header, `Name: value` (repeatable). `Host` replaces the URL's host in the
     /// `Host` header, so `-H 'Host: payments' http://127.0.0.1:4140/` calls payments through
     /// a sidecar's outbound listener.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 
     /// Print the status line and the response headers before the body (as `curl -i`).
     #[arg(short = 'i', long)]
-    pub include: bool,
+    pub(crate) include: bool,
 
     /// Give up when the whole exchange takes longer than this.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Accepts `http://host[:port][/path]` only.
@@ -65,7 +65,7 @@ fn parse_method(text: &str) -> Result<Method, String> {
 }
 
 /// Parses `Name: value` into a header; the name is checked, the value trimmed.
-pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+pub(crate) fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = text
         .split_once(':')
         .ok_or_else(|| format!("invalid header `{text}`: expected `Name: value`"))?;

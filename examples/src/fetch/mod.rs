@@ -5,5 +5,5 @@
 mod args;
 mod run;
 
-pub use args::{parse_header, FetchArgs};
+pub use args::FetchArgs;
 pub use run::{run, Outcome};

@@ -13,7 +13,7 @@ use crate::client::{self, error_chain};
 #[derive(Debug)]
 pub struct Outcome {
     /// The response's status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// What to write to stdout.
     pub output: Vec<u8>,
 }

@@ -32,49 +32,49 @@ use crate::flags::{parse_duration, parse_rate, parse_ratio};
 pub struct DemoArgs {
     /// Requests per second sent to web through its sidecar.
     #[arg(long, default_value = "50", value_parser = parse_rate)]
-    pub rate: f64,
+    pub(crate) rate: f64,
 
     /// Stop after this long (e.g. `30s`); without it, run until Ctrl-C (or `q`).
     #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
 
     /// Fraction of requests the payments apps fail while flaky (`f` toggles it).
     #[arg(long, default_value = "0.2", value_parser = parse_ratio)]
-    pub failure_rate: f64,
+    pub(crate) failure_rate: f64,
 
     /// The directory of mesh YAML the control plane watches (`services:` only); edits to
     /// it apply while the demo runs [default: examples/demo/mesh of this source tree].
     #[arg(long, value_name = "DIR")]
-    pub mesh_dir: Option<PathBuf>,
+    pub(crate) mesh_dir: Option<PathBuf>,
 
     /// Overrides payments' `circuit_breaker.base_ejection` (and sets `max_ejection` to twice
     /// it) in a copy of the mesh directory made in the work dir; the control plane then
     /// watches that copy.
     #[arg(long, value_parser = parse_duration)]
-    pub base_ejection: Option<Duration>,
+    pub(crate) base_ejection: Option<Duration>,
 
     /// Overrides orders' `rate_limit` (requests per second, bursts of half as many) in a copy
     /// of the mesh directory made in the work dir; the control plane then watches that copy.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit: Option<u32>,
+    pub(crate) rate_limit: Option<u32>,
 
     /// Actions at set times after traffic starts, instead of (or besides) typing them:
     /// comma-separated TIME:ACTION with ACTION one of stop-payments, start-payments,
     /// faster, slower, rate=N, flaky=on, flaky=off, toggle-flaky, quit.
     /// E.g. `5s:stop-payments,15s:start-payments`.
     #[arg(long, value_name = "STEPS", value_parser = Script::parse)]
-    pub script: Option<Script>,
+    pub(crate) script: Option<Script>,
 
     /// Directory for the logs, the mesh CA (`ca/`: generated on the first run, reused after)
     /// and the mesh copy that --base-ejection or --rate-limit make
     /// [default: `<cargo target dir>`/convoy-demo].
     #[arg(long, value_name = "DIR")]
-    pub work_dir: Option<PathBuf>,
+    pub(crate) work_dir: Option<PathBuf>,
 
     /// Skip `cargo build`; use the binaries already next to this executable
     /// (`convoy-proxy`, `convoy-control-plane`, `convoy-demo-service`).
     #[arg(long)]
-    pub no_build: bool,
+    pub(crate) no_build: bool,
 }
 
 #[cfg(test)]

@@ -87,13 +87,13 @@ pub(crate) struct Step {
 /// Actions at set times, for tests and scripted demos (`--script`), e.g.
 /// `5s:stop-payments,15s:start-payments,25s:rate=200`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Script {
+pub(crate) struct Script {
     steps: Vec<Step>,
 }
 
 impl Script {
     /// Parses comma-separated `TIME:ACTION` steps; they run in time order.
-    pub fn parse(text: &str) -> Result<Script, String> {
+    pub(crate) fn parse(text: &str) -> Result<Script, String> {
         let mut steps = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (at, action) = part

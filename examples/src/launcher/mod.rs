@@ -31,7 +31,6 @@ use api::Api;
 pub use args::DemoArgs;
 use binaries::Binaries;
 use children::{Children, Log};
-pub use control::Script;
 use mesh_dir::{MeshDir, Overrides};
 use ready::Probe;
 use scrape::Scraper;

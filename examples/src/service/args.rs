@@ -19,23 +19,23 @@ use crate::flags::{parse_duration, parse_ratio};
 pub struct ServiceArgs {
     /// Name of this service, echoed in every response.
     #[arg(long, env = "CONVOY_DEMO_NAME")]
-    pub name: String,
+    pub(crate) name: String,
 
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "CONVOY_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 
     /// Latency added to every request, e.g. `5ms` or `1s`.
     #[arg(long, env = "CONVOY_DEMO_LATENCY", default_value = "0", value_parser = parse_duration)]
-    pub latency: Duration,
+    pub(crate) latency: Duration,
 
     /// Extra latency drawn uniformly from 0..JITTER and added to `--latency`.
     #[arg(long, env = "CONVOY_DEMO_LATENCY_JITTER", default_value = "0", value_parser = parse_duration)]
-    pub latency_jitter: Duration,
+    pub(crate) latency_jitter: Duration,
 
     /// Fraction of requests (0..=1) answered with 500.
     #[arg(long, env = "CONVOY_DEMO_FAILURE_RATE", default_value = "0", value_parser = parse_ratio)]
-    pub failure_rate: f64,
+    pub(crate) failure_rate: f64,
 
     /// Service to call on every request, through the local sidecar; repeat for more
     /// (called in order). The env var takes a comma-separated list.
@@ -45,11 +45,11 @@ pub struct ServiceArgs {
         env = "CONVOY_DEMO_CALL",
         value_delimiter = ','
     )]
-    pub calls: Vec<String>,
+    pub(crate) calls: Vec<String>,
 
     /// Address of the local sidecar's outbound listener, used for `--call`.
     #[arg(long, env = "CONVOY_DEMO_OUTBOUND", default_value = "127.0.0.1:4140")]
-    pub outbound: Authority,
+    pub(crate) outbound: Authority,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub enum UpstreamProtocol {
 
 /// Why an upstream call failed, as the forwarders need to tell it.
 #[derive(Debug)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// No connection could be made: the request never left this process.
     Connect(BoxError),
     /// The connect attempt exceeded the connect timeout.
@@ -46,7 +46,7 @@ impl UpstreamClients {
     /// Default connect timeout.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     /// How long an unused pooled connection is kept.
-    pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+    pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
     /// Builds both clients. Response heads from upstreams are bounded by the same header limits
     /// as requests from clients.
@@ -104,7 +104,7 @@ impl UpstreamClients {
     }
 
     /// Sends `request` (already retargeted at an endpoint) and returns the response, body streaming.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         mut request: Request,
         protocol: UpstreamProtocol,
@@ -132,24 +132,14 @@ impl UpstreamClients {
         }
     }
 
-    /// Connections open now (both clients).
-    pub fn open_connections(&self) -> u32 {
-        self.0.connector.open()
-    }
-
     /// Whether `other` is a clone of these clients: the same pools and connection count.
     pub fn shares_pools_with(&self, other: &UpstreamClients) -> bool {
         self.0.connector.shares_count_with(&other.0.connector)
     }
 
     /// The connect timeout in force.
-    pub fn connect_timeout(&self) -> Duration {
+    pub(crate) fn connect_timeout(&self) -> Duration {
         self.0.connect_timeout
-    }
-
-    /// Whether connections are made with mutual TLS.
-    pub fn is_tls(&self) -> bool {
-        self.0.connector.is_tls()
     }
 }
 

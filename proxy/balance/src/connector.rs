@@ -21,19 +21,19 @@ use tokio_rustls::TlsConnector;
 /// The connect error when a service already has `max_connections` open.
 #[derive(Debug, thiserror::Error)]
 #[error("max_connections ({max}) reached")]
-pub struct ConnectionLimitReached {
+pub(crate) struct ConnectionLimitReached {
     /// The limit.
-    pub max: u32,
+    pub(crate) max: u32,
 }
 
 /// Why mutual TLS to an endpoint failed (the connect error's message, naming the identities).
 #[derive(Debug, thiserror::Error)]
 #[error("mtls: {message}")]
-pub struct TlsConnectError {
+pub(crate) struct TlsConnectError {
     /// Why, as `convoy_tls_handshakes_total` counts it.
-    pub reason: Reason,
+    pub(crate) reason: Reason,
     /// What went wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Mutual TLS to the endpoints of one meshed service.
@@ -91,7 +91,7 @@ impl ConnectorTls {
 /// Opens TCP connections for one service, at most `max` at once, with mutual TLS when the
 /// service is meshed and the sidecar has an identity.
 #[derive(Debug, Clone)]
-pub struct CountingConnector {
+pub(crate) struct CountingConnector {
     inner: HttpConnector,
     open: Arc<AtomicU32>,
     max: u32,
@@ -100,7 +100,7 @@ pub struct CountingConnector {
 
 impl CountingConnector {
     /// Wraps `inner`, allowing `max` open connections, with `tls` or plaintext.
-    pub fn new(inner: HttpConnector, max: u32, tls: Option<ConnectorTls>) -> Self {
+    pub(crate) fn new(inner: HttpConnector, max: u32, tls: Option<ConnectorTls>) -> Self {
         CountingConnector {
             inner,
             open: Arc::new(AtomicU32::new(0)),
@@ -109,25 +109,15 @@ impl CountingConnector {
         }
     }
 
-    /// Whether connections are made with mutual TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> u32 {
-        self.open.load(Ordering::Acquire)
-    }
-
     /// Whether `other` counts the same connections (it is a clone of this connector).
-    pub fn shares_count_with(&self, other: &CountingConnector) -> bool {
+    pub(crate) fn shares_count_with(&self, other: &CountingConnector) -> bool {
         Arc::ptr_eq(&self.open, &other.open)
     }
 }
 
 /// A connection counted until it is dropped.
 #[derive(Debug)]
-pub struct CountedStream {
+pub(crate) struct CountedStream {
     inner: Stream,
     open: Arc<AtomicU32>,
 }

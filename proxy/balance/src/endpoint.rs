@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 /// How fast the latency estimate forgets (the decay time constant).
 const DECAY: Duration = Duration::from_secs(10);
 /// The estimate before the first response (Linkerd's default).
-pub const DEFAULT_RTT: Duration = Duration::from_millis(30);
+pub(crate) const DEFAULT_RTT: Duration = Duration::from_millis(30);
 /// The latency a failed attempt (no response: connect refused or timed out, reset) counts as.
-pub const FAILURE_PENALTY: Duration = Duration::from_secs(1);
+pub(crate) const FAILURE_PENALTY: Duration = Duration::from_secs(1);
 
 /// One address of a service, with the load the balancer compares.
 #[derive(Debug)]
@@ -77,18 +77,18 @@ impl Endpoint {
     }
 
     /// The endpoint's address as a URI authority (`10.0.0.1:8080`, `[::1]:8080`).
-    pub fn authority(&self) -> &http::uri::Authority {
+    pub(crate) fn authority(&self) -> &http::uri::Authority {
         &self.authority
     }
 
     /// Requests in flight now.
-    pub fn in_flight(&self) -> u64 {
+    pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
 
     /// The balancer's cost: the decayed latency estimate times (in flight + 1); zero for an
     /// idle endpoint that was never measured, so that it is tried.
-    pub fn cost(&self) -> f64 {
+    pub(crate) fn cost(&self) -> f64 {
         let in_flight = self.in_flight();
         if in_flight == 0 && !self.measured.load(Ordering::Relaxed) {
             return 0.0;
@@ -107,7 +107,7 @@ impl Endpoint {
     }
 
     /// Folds in one observed latency: a higher one is taken at once (peak), a lower one decays in.
-    pub fn observe(&self, rtt: Duration) {
+    pub(crate) fn observe(&self, rtt: Duration) {
         let now = now_ns();
         let sample = rtt.as_nanos() as f64;
         let first = !self.measured.swap(true, Ordering::Relaxed);
@@ -144,7 +144,7 @@ impl Endpoint {
     }
 
     /// Whether outlier detection has this endpoint ejected or probing (lock-free).
-    pub fn is_tripped(&self) -> bool {
+    pub(crate) fn is_tripped(&self) -> bool {
         self.tripped.load(Ordering::Acquire)
     }
 

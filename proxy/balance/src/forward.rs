@@ -75,7 +75,7 @@ impl<D: Destination> tower::Service<Request> for Forward<D> {
 
 /// Sends `request` to the endpoint of `in_flight`, keeping `authority` in the Host header.
 /// The endpoint counts the request as in flight until the response body is finished.
-pub async fn to_endpoint(
+pub(crate) async fn to_endpoint(
     clients: &UpstreamClients,
     service: &ServiceName,
     mut in_flight: InFlight,

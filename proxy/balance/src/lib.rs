@@ -19,5 +19,5 @@ pub mod forward;
 mod set;
 
 pub use dns::spawn_refresh;
-pub use endpoint::{Endpoint, InFlight, DEFAULT_RTT, FAILURE_PENALTY};
+pub use endpoint::{Endpoint, InFlight};
 pub use set::{EndpointSet, Outlier, Unavailable};

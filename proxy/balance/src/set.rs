@@ -190,7 +190,7 @@ impl EndpointSet {
     }
 
     /// Replaces the addresses; endpoints already known keep their state.
-    pub fn update(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+    pub(crate) fn update(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
         let current = self.endpoints.load();
         let mut next: Vec<Arc<Endpoint>> = Vec::new();
         for addr in addrs {

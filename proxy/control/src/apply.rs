@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// Why a snapshot was refused (the NACK's reason is its text).
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// The mesh does not validate, or does not fit this sidecar.
     #[error("{0}")]
     Config(#[source] Box<ConfigError>),

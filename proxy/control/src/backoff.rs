@@ -5,14 +5,14 @@ use rand::Rng;
 use std::time::Duration;
 
 /// The first wait's ceiling.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The largest ceiling.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Capped, jittered exponential backoff: the n-th wait in a row is uniform in
 /// `[ceiling / 2, ceiling]`, with `ceiling = min(initial × 2^(n-1), max)`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     ceiling: Duration,
@@ -27,7 +27,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// Starting at `initial`, doubling up to `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Backoff {
             initial,
             max,
@@ -36,20 +36,20 @@ impl Backoff {
     }
 
     /// The next wait, jittered at random.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         self.next_with(rand::rng().random::<f64>())
     }
 
     /// The next wait for a draw `unit` in `[0, 1]`: `ceiling × (1 + unit) / 2`. The ceiling then
     /// doubles, up to the maximum.
-    pub fn next_with(&mut self, unit: f64) -> Duration {
+    pub(crate) fn next_with(&mut self, unit: f64) -> Duration {
         let ceiling = self.ceiling;
         self.ceiling = ceiling.saturating_mul(2).min(self.max);
         ceiling.mul_f64((1.0 + unit.clamp(0.0, 1.0)) / 2.0)
     }
 
     /// Back to the first wait (after a connection proved good).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.ceiling = self.initial.min(self.max);
     }
 }

@@ -23,17 +23,17 @@ use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 
 /// How often the sidecar pings (the control plane counts a sidecar silent for 15 s as gone).
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A stream on which nothing arrives for this long (not even the pongs to three pings) is
 /// taken as dead and reconnected.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// How long connecting (TCP, TLS and the HTTP/2 preface) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Lines waiting to be sent; a control plane that leaves this many unread is not reading.
 const OUTGOING_CAPACITY: usize = 64;
 /// The longest NACK reason sent (the control plane reads lines of at most
 /// [`convoy_protocol::MAX_SIDECAR_LINE`], 64 KiB).
-pub const MAX_REASON_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_REASON_BYTES: usize = 8 * 1024;
 
 /// Why a stream ended (it always ends with one: the client then reconnects).
 #[derive(Debug, thiserror::Error)]

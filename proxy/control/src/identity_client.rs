@@ -12,13 +12,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::time::Duration;
 
 /// How long one certificate request may take, connecting included.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read (a chain and a bundle of a few certificates fit many times).
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Why a certificate request failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// The join token could not be read.
     #[error("{0}")]
     Token(#[from] TokenError),
@@ -67,7 +67,7 @@ impl CertificateClient {
     }
 
     /// Sends `csr` (PEM) for `service`.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         service: &str,
         csr: String,

@@ -8,12 +8,15 @@
 //!
 //! The sidecar says `hello` (its service and the address of its inbound listener), then
 //! answers each `snapshot` with `ack` once it is in force or `nack` with the reason it was
-//! refused, and pings every [`PING_INTERVAL`]. A snapshot is validated like a YAML file
+//! refused, and pings every `PING_INTERVAL` (5 s). A snapshot is validated like a YAML file
 //! ([`convoy_config::decode_wire_mesh`]), combined with the sidecar's own settings
 //! ([`convoy_config::ProxyConfig::combine`]) and swapped in at once, keeping the state the
 //! change does not touch ([`convoy_stack::snapshot::Snapshot::next`]); the snapshot's `trust` (trust
 //! domain and bundle) is put in force with it ([`convoy_identity::Identity::set_trust`]). When the stream breaks, the
-//! sidecar serves on and reconnects after a capped, jittered exponential [`Backoff`].
+//! sidecar serves on and reconnects after a capped, jittered exponential backoff.
+//!
+//! [`spawn`] starts the stream; [`renew`] keeps the sidecar's certificate fresh through a
+//! [`CertificateClient`].
 //!
 //! Metrics: `convoy_control_plane_connected`, `convoy_config_updates_total{result}`,
 //! `convoy_config_version`.
@@ -30,13 +33,14 @@ mod tls;
 mod token;
 mod url;
 
-pub use apply::ApplyError;
-pub use backoff::{Backoff, INITIAL_BACKOFF, MAX_BACKOFF};
+pub(crate) use apply::ApplyError;
+pub(crate) use backoff::Backoff;
 pub use bound::BoundAddrs;
-pub use client::{sidecar_id, CONNECT_TIMEOUT, MAX_REASON_BYTES, PING_INTERVAL, SILENCE_LIMIT};
-pub use identity_client::{CertificateClient, RequestError, REQUEST_TIMEOUT};
-pub use metrics::ControlMetrics;
-pub use tls::{ConnectError, ControlCaError, ControlTls};
+pub use client::sidecar_id;
+pub use identity_client::CertificateClient;
+pub(crate) use metrics::ControlMetrics;
+pub(crate) use tls::ConnectError;
+pub use tls::{ControlCaError, ControlTls};
 pub use token::{JoinToken, TokenError};
 pub use url::ControlPlaneUrl;
 

@@ -4,18 +4,18 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The control-plane client's metric handles.
 #[derive(Debug, Clone)]
-pub struct ControlMetrics {
+pub(crate) struct ControlMetrics {
     /// `convoy_control_plane_connected`: 1 while the stream is up.
-    pub connected: IntGauge,
+    pub(crate) connected: IntGauge,
     /// `convoy_config_version`: the version in force (0 before the first).
-    pub version: IntGauge,
+    pub(crate) version: IntGauge,
     applied: IntCounter,
     rejected: IntCounter,
 }
 
 impl ControlMetrics {
     /// Registers the families in `registry`.
-    pub fn new(registry: &Registry) -> Self {
+    pub(crate) fn new(registry: &Registry) -> Self {
         let connected = IntGauge::new(
             "convoy_control_plane_connected",
             "1 while the stream to the control plane is up, else 0.",
@@ -52,13 +52,13 @@ impl ControlMetrics {
     }
 
     /// Counts a snapshot put in force.
-    pub fn applied(&self, version: u64) {
+    pub(crate) fn applied(&self, version: u64) {
         self.applied.inc();
         self.version.set(i64::try_from(version).unwrap_or(i64::MAX));
     }
 
     /// Counts a snapshot refused.
-    pub fn rejected(&self) {
+    pub(crate) fn rejected(&self) {
         self.rejected.inc();
     }
 }

@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// The first retry's ceiling.
-pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_INITIAL: Duration = Duration::from_secs(1);
 /// The largest retry ceiling.
-pub const RETRY_MAX: Duration = Duration::from_secs(30);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Why a renewal failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,14 +125,14 @@ async fn renew(
 
 /// When to renew a certificate with `remaining` lifetime: at two thirds of it, ± 10 % for a
 /// draw `unit` in `[0, 1]` (so a fleet started together does not renew together).
-pub fn renew_after(remaining: Duration, unit: f64) -> Duration {
+pub(crate) fn renew_after(remaining: Duration, unit: f64) -> Duration {
     let jitter = 1.0 + 0.2 * (unit.clamp(0.0, 1.0) - 0.5);
     remaining.mul_f64(2.0 / 3.0 * jitter)
 }
 
 /// The wait before retrying: the backoff, but never past the expiry of the certificate in
 /// force (`remaining`; zero when there is none or it has expired).
-pub fn retry_after(backoff: Duration, remaining: Duration) -> Duration {
+pub(crate) fn retry_after(backoff: Duration, remaining: Duration) -> Duration {
     if remaining.is_zero() {
         backoff
     } else {

@@ -37,7 +37,7 @@ pub enum ControlCaError {
 
 /// Why a TLS connection to the control plane failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     /// No TCP connection.
     #[error("cannot connect: {0}")]
     Tcp(#[source] std::io::Error),
@@ -94,7 +94,7 @@ impl ControlTls {
     }
 
     /// A TLS connection to `url`'s host, its certificate checked for that host name.
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         url: &ControlPlaneUrl,
         alpn: &[u8],

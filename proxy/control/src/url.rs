@@ -64,17 +64,17 @@ impl ControlPlaneUrl {
     }
 
     /// The host to connect to (an IPv6 address without brackets).
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
     /// The port to connect to (443 when the URL names none).
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The absolute URI of one API path (`/v1/stream`) on this control plane.
-    pub fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("https://{}{}{path}", self.authority, self.prefix)
     }
 }

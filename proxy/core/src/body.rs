@@ -38,7 +38,7 @@ pub fn empty() -> Body {
 
 pin_project_lite::pin_project! {
     /// A body that holds `guard` until the body is finished or dropped.
-    pub struct Guarded<G> {
+    pub(crate) struct Guarded<G> {
         #[pin]
         inner: Body,
         guard: Option<G>,

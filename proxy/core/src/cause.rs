@@ -4,7 +4,7 @@
 ///
 /// An operating-system error is named by its kind (`connection refused`), as every message the
 /// proxy writes is lowercase; io's own text (`Connection refused (os error 111)`) is not.
-pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(next) = current.source() {
         current = next;

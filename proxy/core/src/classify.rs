@@ -91,7 +91,7 @@ pub fn error(error: &ProxyError) -> Failure {
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// The `grpc-status` in `headers`, if any.
-pub fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<u32> {
     headers.get(GRPC_STATUS)?.to_str().ok()?.trim().parse().ok()
 }
 

@@ -1,6 +1,6 @@
 //! Errors the proxy answers itself, and the one place that turns them into responses.
 
-pub use crate::cause::root_cause;
+pub(crate) use crate::cause::root_cause;
 use crate::{body, Response};
 use convoy_config::ServiceName;
 use http::{header, HeaderValue, StatusCode};
@@ -204,7 +204,7 @@ impl ProxyError {
     }
 
     /// The endpoint involved, if any (for the access log).
-    pub fn endpoint(&self) -> Option<SocketAddr> {
+    pub(crate) fn endpoint(&self) -> Option<SocketAddr> {
         match self {
             ProxyError::UpstreamConnect { addr, .. }
             | ProxyError::UpstreamConnectTimeout { addr, .. }

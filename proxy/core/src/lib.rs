@@ -10,7 +10,7 @@ pub mod admission;
 pub mod authority;
 pub mod body;
 pub mod call;
-pub mod cause;
+mod cause;
 pub mod classify;
 pub mod context;
 pub mod error;

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 /// Request extension: the path could not be normalized, and the request must be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PathRefused(pub PathError);
+pub(crate) struct PathRefused(pub(crate) PathError);
 
 /// Rewrites the request's URI to its normalized path (the query is kept as it is), or marks the
 /// request [`PathRefused`]. Allocates only when the path changes.

@@ -28,7 +28,7 @@ pub enum TlsConfigError {
 
 /// The inbound listener's config: the sidecar's certificate, a client certificate required
 /// ([`SpiffeClientVerifier`]), ALPN `h2` and `http/1.1`.
-pub fn server_config(
+pub(crate) fn server_config(
     credentials: &Credentials,
     trust: &TrustBundle,
 ) -> Result<ServerConfig, TlsConfigError> {
@@ -46,7 +46,7 @@ pub fn server_config(
 
 /// The config of connections to meshed services: the sidecar's certificate as the client's,
 /// the server verified by [`SpiffeServerVerifier`], ALPN `h2`.
-pub fn client_config(
+pub(crate) fn client_config(
     credentials: &Credentials,
     trust: &TrustBundle,
 ) -> Result<ClientConfig, TlsConfigError> {

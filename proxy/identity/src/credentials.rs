@@ -89,22 +89,22 @@ impl Credentials {
     }
 
     /// The chain, leaf first.
-    pub fn chain(&self) -> &[CertificateDer<'static>] {
+    pub(crate) fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }
 
     /// A copy of the key, for a rustls config.
-    pub fn key(&self) -> PrivateKeyDer<'static> {
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
         self.key.clone_key()
     }
 
     /// The start of its validity.
-    pub fn not_before(&self) -> SystemTime {
+    pub(crate) fn not_before(&self) -> SystemTime {
         self.not_before
     }
 
     /// The end of its validity.
-    pub fn not_after(&self) -> SystemTime {
+    pub(crate) fn not_after(&self) -> SystemTime {
         self.not_after
     }
 

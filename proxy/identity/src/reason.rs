@@ -57,7 +57,7 @@ impl Reason {
     }
 
     /// The reason of a rustls error (ours, or an alert the peer sent about our certificate).
-    pub fn of_tls(error: &Error) -> Reason {
+    pub(crate) fn of_tls(error: &Error) -> Reason {
         match error {
             Error::NoCertificatesPresented => Reason::NoClientCertificate,
             Error::InvalidCertificate(certificate) => Reason::of_certificate(certificate),
@@ -120,7 +120,7 @@ impl Reason {
     }
 
     /// A one-line explanation of a rustls error: ours as written, others as rustls says.
-    pub fn message(error: &Error) -> String {
+    pub(crate) fn message(error: &Error) -> String {
         if let Error::InvalidCertificate(CertificateError::Other(other)) = error {
             if let Some(ours) = other.0.downcast_ref::<PeerIdentityError>() {
                 return ours.to_string();

@@ -55,7 +55,7 @@ pub fn spiffe_id(der: &[u8]) -> Result<SpiffeId, SanError> {
 }
 
 /// The single SPIFFE ID `der` names, which must be in `trust_domain`.
-pub fn spiffe_id_in(der: &[u8], trust_domain: &TrustDomain) -> Result<SpiffeId, SanError> {
+pub(crate) fn spiffe_id_in(der: &[u8], trust_domain: &TrustDomain) -> Result<SpiffeId, SanError> {
     let id = spiffe_id(der)?;
     if id.trust_domain() == trust_domain {
         Ok(id)

@@ -22,8 +22,6 @@ use tokio::sync::watch;
 pub struct Active {
     /// The certificate and its key.
     pub credentials: Arc<Credentials>,
-    /// The bundle peers are verified with.
-    pub trust: Arc<TrustBundle>,
     /// For the inbound listener.
     pub server: Arc<ServerConfig>,
     /// For connections to meshed services.
@@ -39,7 +37,6 @@ impl Active {
             server: Arc::new(config::server_config(&credentials, &trust)?),
             client: Arc::new(config::client_config(&credentials, &trust)?),
             credentials,
-            trust,
         })
     }
 }
@@ -50,13 +47,13 @@ pub struct IdentityView {
     /// The SPIFFE ID this sidecar will have (or has).
     pub spiffe_id: Option<String>,
     /// The trust domain in force, once known.
-    pub trust_domain: Option<String>,
+    pub(crate) trust_domain: Option<String>,
     /// How many trust anchors the bundle holds.
-    pub trust_anchors: usize,
+    pub(crate) trust_anchors: usize,
     /// The certificate's validity (RFC 3339), once there is one.
-    pub not_before: Option<String>,
+    pub(crate) not_before: Option<String>,
     /// The certificate's expiry (RFC 3339), once there is one.
-    pub not_after: Option<String>,
+    pub(crate) not_after: Option<String>,
 }
 
 /// The identity of this sidecar's service. Cheap to clone; clones share everything.

@@ -9,7 +9,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::time::{Duration, SystemTime};
 
 /// A self-signed CA.
-pub struct TestCa {
+pub(crate) struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     cert: rcgen::Certificate,
 }
@@ -22,7 +22,7 @@ impl Default for TestCa {
 
 impl TestCa {
     /// A new self-signed CA (ECDSA P-256).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut params = CertificateParams::default();
         params
             .distinguished_name
@@ -38,13 +38,13 @@ impl TestCa {
     }
 
     /// The CA certificate in PEM.
-    pub fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.cert.pem()
     }
 
     /// A leaf for `sans` with serverAuth and clientAuth, valid from now - 1 min for `ttl`;
     /// the chain (leaf only) and its key.
-    pub fn leaf(
+    pub(crate) fn leaf(
         &self,
         sans: Vec<SanType>,
         ttl: Duration,
@@ -67,7 +67,7 @@ impl TestCa {
     }
 
     /// The PEM of a leaf for the SPIFFE ID `id`.
-    pub fn leaf_pem_for(&self, id: &str, key: &KeyPair, ttl: Duration) -> String {
+    pub(crate) fn leaf_pem_for(&self, id: &str, key: &KeyPair, ttl: Duration) -> String {
         let mut params = CertificateParams::default();
         params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
         params.extended_key_usages = vec![
@@ -81,7 +81,7 @@ impl TestCa {
 }
 
 /// A certificate (DER) with these SANs, from a throwaway CA.
-pub fn leaf_with_sans(sans: Vec<SanType>) -> Vec<u8> {
+pub(crate) fn leaf_with_sans(sans: Vec<SanType>) -> Vec<u8> {
     let (chain, _) = TestCa::new().leaf(sans, Duration::from_secs(3600));
     chain[0].to_vec()
 }

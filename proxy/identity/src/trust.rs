@@ -55,7 +55,7 @@ impl TrustBundle {
     }
 
     /// The mesh's trust domain.
-    pub fn trust_domain(&self) -> &TrustDomain {
+    pub(crate) fn trust_domain(&self) -> &TrustDomain {
         &self.trust_domain
     }
 
@@ -65,12 +65,12 @@ impl TrustBundle {
     }
 
     /// The anchors as rustls roots.
-    pub fn roots(&self) -> Arc<RootCertStore> {
+    pub(crate) fn roots(&self) -> Arc<RootCertStore> {
         self.roots.clone()
     }
 
     /// Whether `other` trusts exactly the same (no need to rebuild anything).
-    pub fn same_as(&self, other: &TrustBundle) -> bool {
+    pub(crate) fn same_as(&self, other: &TrustBundle) -> bool {
         self.trust_domain == other.trust_domain && self.anchors == other.anchors
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 /// A certificate that chains and is valid, but names the wrong identity.
 #[derive(Debug, thiserror::Error)]
-pub enum PeerIdentityError {
+pub(crate) enum PeerIdentityError {
     /// Inbound: the client's certificate breaks the SAN rules.
     #[error("client certificate refused: {0}")]
     Client(#[source] SanError),
@@ -59,14 +59,14 @@ impl From<PeerIdentityError> for Error {
 /// Inbound: WebPKI client verification against the bundle (which requires a certificate and
 /// checks the clientAuth usage), then the SAN rules.
 #[derive(Debug)]
-pub struct SpiffeClientVerifier {
+pub(crate) struct SpiffeClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     trust_domain: TrustDomain,
 }
 
 impl SpiffeClientVerifier {
     /// Verifies against `trust`.
-    pub fn new(trust: &TrustBundle) -> Result<Self, VerifierBuilderError> {
+    pub(crate) fn new(trust: &TrustBundle) -> Result<Self, VerifierBuilderError> {
         let inner =
             WebPkiClientVerifier::builder_with_provider(trust.roots(), super::provider::provider())
                 .build()?;
@@ -128,7 +128,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
 /// Outbound: the chain to the bundle and validity (WebPKI, serverAuth usage), then the server's
 /// single URI SAN must be the identity of the service named by the server name.
 #[derive(Debug)]
-pub struct SpiffeServerVerifier {
+pub(crate) struct SpiffeServerVerifier {
     roots: Arc<RootCertStore>,
     trust_domain: TrustDomain,
     algorithms: WebPkiSupportedAlgorithms,
@@ -136,7 +136,7 @@ pub struct SpiffeServerVerifier {
 
 impl SpiffeServerVerifier {
     /// Verifies against `trust`.
-    pub fn new(trust: &TrustBundle) -> Self {
+    pub(crate) fn new(trust: &TrustBundle) -> Self {
         SpiffeServerVerifier {
             roots: trust.roots(),
             trust_domain: trust.trust_domain().clone(),

@@ -14,21 +14,21 @@ use std::sync::Arc;
 
 /// What the admin endpoints report on.
 #[derive(Debug, Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// True once every listener is bound and a configuration is in force (with a control
     /// plane: its first snapshot); false while draining.
-    pub ready: Arc<AtomicBool>,
+    pub(crate) ready: Arc<AtomicBool>,
     /// In gateway mode: true once the gateway's listeners are bound (`/ready` needs it too).
-    pub gateway_bound: Option<Arc<AtomicBool>>,
+    pub(crate) gateway_bound: Option<Arc<AtomicBool>>,
     /// The sidecar's identity (control-plane mode): `/ready` also needs a certificate that has
     /// not expired. `None` in file mode (no identity, plaintext).
-    pub identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
     /// The configuration in force.
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub(crate) snapshot: Arc<ArcSwap<Snapshot>>,
     /// Every metric.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// The addresses actually bound (TCP service listeners may be added later).
-    pub listeners: Arc<ArcSwap<BoundAddrs>>,
+    pub(crate) listeners: Arc<ArcSwap<BoundAddrs>>,
 }
 
 #[derive(Serialize)]
@@ -67,7 +67,7 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 }
 
 /// Answers one admin request.
-pub async fn handle(state: AdminState, request: Request) -> Result<Response, Infallible> {
+pub(crate) async fn handle(state: AdminState, request: Request) -> Result<Response, Infallible> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n"));
     }

@@ -35,7 +35,7 @@ const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// A connection accepted on the inbound listener.
 #[derive(Debug)]
-pub enum Accepted {
+pub(crate) enum Accepted {
     /// Plaintext.
     Plain(TcpStream),
     /// Mutual TLS, handshake done.
@@ -44,7 +44,7 @@ pub enum Accepted {
 
 /// The inbound listener's accept step.
 #[derive(Debug, Clone)]
-pub struct InboundAccept {
+pub(crate) struct InboundAccept {
     /// `None`: no identity (file mode), plaintext only.
     identity: Option<Identity>,
     snapshot: Arc<ArcSwap<Snapshot>>,
@@ -53,13 +53,13 @@ pub struct InboundAccept {
 impl InboundAccept {
     /// Accepts with `identity` (mutual TLS) or without (plaintext); the snapshot tells this
     /// sidecar's service's mTLS mode.
-    pub fn new(identity: Option<Identity>, snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
+    pub(crate) fn new(identity: Option<Identity>, snapshot: Arc<ArcSwap<Snapshot>>) -> Self {
         InboundAccept { identity, snapshot }
     }
 
     /// Sorts out `stream` from `client` within `timeout`: the connection to serve and its peer,
     /// or `None` when it was refused (and closed).
-    pub async fn accept(
+    pub(crate) async fn accept(
         &self,
         stream: TcpStream,
         client: SocketAddr,

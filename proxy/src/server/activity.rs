@@ -16,14 +16,14 @@ fn epoch() -> Instant {
 
 /// What one connection is doing.
 #[derive(Debug)]
-pub struct Activity {
+pub(crate) struct Activity {
     last_io_ms: AtomicU64,
     in_flight: AtomicUsize,
 }
 
 impl Activity {
     /// A connection that just opened.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         let a = Arc::new(Activity {
             last_io_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -38,13 +38,13 @@ impl Activity {
     }
 
     /// Counts a request (until its response body is done) as activity.
-    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+    pub(crate) fn request_started(self: &Arc<Self>) -> RequestGuard {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         RequestGuard(self.clone())
     }
 
     /// How long the connection has been idle: zero while a request is in flight.
-    pub fn idle_for(&self) -> Duration {
+    pub(crate) fn idle_for(&self) -> Duration {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return Duration::ZERO;
         }
@@ -53,7 +53,7 @@ impl Activity {
     }
 
     /// Resolves once the connection has been idle for `timeout`.
-    pub async fn idle(&self, timeout: Duration) {
+    pub(crate) async fn idle(&self, timeout: Duration) {
         loop {
             let idle = self.idle_for();
             if idle >= timeout {
@@ -66,7 +66,7 @@ impl Activity {
 
 /// A request in flight on a connection.
 #[derive(Debug)]
-pub struct RequestGuard(Arc<Activity>);
+pub(crate) struct RequestGuard(Arc<Activity>);
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -77,7 +77,7 @@ impl Drop for RequestGuard {
 
 pin_project! {
     /// An I/O stream that records when bytes last moved.
-    pub struct ActivityIo<T> {
+    pub(crate) struct ActivityIo<T> {
         #[pin]
         inner: T,
         activity: Arc<Activity>,
@@ -86,7 +86,7 @@ pin_project! {
 
 impl<T> ActivityIo<T> {
     /// Wraps `inner`.
-    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(inner: T, activity: Arc<Activity>) -> Self {
         ActivityIo { inner, activity }
     }
 }

@@ -1,8 +1,8 @@
 //! Accepting connections and serving HTTP/1.1 and HTTP/2 on them, with limits and draining.
 //! The inbound listener first sorts out mutual TLS ([`accept`]).
 
-pub mod accept;
-pub mod activity;
+pub(crate) mod accept;
+pub(crate) mod activity;
 
 use accept::{Accepted, InboundAccept};
 use activity::{Activity, ActivityIo};
@@ -25,7 +25,7 @@ use tower::util::BoxCloneService;
 use tower::Service;
 
 /// The service a listener runs for each request.
-pub type HttpService = BoxCloneService<convoy_proxy_core::Request, Response, Infallible>;
+pub(crate) type HttpService = BoxCloneService<convoy_proxy_core::Request, Response, Infallible>;
 
 /// Builds hyper's protocol-detecting connection builder from the limits.
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -52,7 +52,7 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 
 /// A listener's first step on each connection, before HTTP.
 #[derive(Debug, Clone)]
-pub enum ConnectionAccept {
+pub(crate) enum ConnectionAccept {
     /// The inbound listener: mutual TLS or plaintext, with the peer's identity.
     Inbound(InboundAccept),
     /// A gateway listener with TLS (a server certificate, no client certificate).
@@ -69,7 +69,7 @@ impl From<InboundAccept> for ConnectionAccept {
 /// `inbound`, each connection first goes through its accept step (mutual TLS or plaintext) and
 /// each request carries the connection's [`Peer`]; a connection it refuses is closed within the
 /// header read timeout.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     listener: TcpListener,
     name: &'static str,
     service: HttpService,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 /// How long to wait for an upstream TCP connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Accepts on `listener` and forwards each connection to an endpoint of `service`, until drained.
 pub async fn serve(

@@ -23,7 +23,7 @@ pub enum Direction {
 
 impl Direction {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
             Direction::Inbound => "inbound",
@@ -194,13 +194,13 @@ impl RequestMetrics {
     }
 
     /// Counts a request the classifier judged failed (failures are rare: labels are looked up).
-    pub fn record_failure(&self, failure: convoy_proxy_core::classify::Failure) {
+    pub(crate) fn record_failure(&self, failure: convoy_proxy_core::classify::Failure) {
         self.policy
             .failure(self.direction, &self.service, failure.reason());
     }
 
     /// The in-flight gauge of this direction.
-    pub fn in_flight(&self) -> &IntGauge {
+    pub(crate) fn in_flight(&self) -> &IntGauge {
         &self.in_flight
     }
 }

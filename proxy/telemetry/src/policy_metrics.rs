@@ -98,7 +98,7 @@ impl PolicyMetrics {
     }
 
     /// A failed request, as the classifier names it.
-    pub fn failure(&self, direction: &str, service: &str, reason: &str) {
+    pub(crate) fn failure(&self, direction: &str, service: &str, reason: &str) {
         self.failures
             .with_label_values(&[direction, service, reason])
             .inc();

@@ -5,10 +5,10 @@ use http::{HeaderMap, HeaderValue};
 use rand::Rng;
 
 /// The header name.
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 
 /// Ensures `headers` carries a valid `traceparent`, replacing a malformed one; returns the trace id.
-pub fn ensure(headers: &mut HeaderMap) -> TraceId {
+pub(crate) fn ensure(headers: &mut HeaderMap) -> TraceId {
     if let Some(trace_id) = headers
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())

@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio::process::Command;
 
 /// Set to make a missing Docker engine or compose command a test failure instead of a skip.
-pub const REQUIRE_ENV: &str = "CONVOY_REQUIRE_DOCKER";
+pub(crate) const REQUIRE_ENV: &str = "CONVOY_REQUIRE_DOCKER";
 
 /// Set to the compose command to use (`docker compose` or `docker-compose`); by default the
 /// first of the two that answers `version`.
-pub const COMPOSE_ENV: &str = "CONVOY_COMPOSE";
+pub(crate) const COMPOSE_ENV: &str = "CONVOY_COMPOSE";
 
 /// A Docker engine that answers, and the compose command to drive it with.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Engine {
     }
 
     /// A compose command for `project`, with `compose.yaml` of `dir`.
-    pub fn compose(&self, dir: &Path, project: &str) -> Command {
+    pub(crate) fn compose(&self, dir: &Path, project: &str) -> Command {
         let (program, args) = self.compose.split_first().expect("a compose command");
         let mut command = Command::new(program);
         command

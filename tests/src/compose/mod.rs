@@ -11,7 +11,7 @@ mod stack;
 
 pub use command::{run, CommandError};
 pub use dashboard::{dashboard_exprs, dashboard_metrics};
-pub use engine::{build_images, Engine, COMPOSE_ENV, REQUIRE_ENV};
+pub use engine::{build_images, Engine};
 pub use stack::Stack;
 
 use std::path::PathBuf;

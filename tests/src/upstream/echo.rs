@@ -42,15 +42,15 @@ impl Seen {
 #[derive(Debug, Clone)]
 pub struct Behaviour {
     /// The status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Extra response headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The body; empty means the server's name.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// How long to wait (after reading the request) before answering.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
     /// Requests answered otherwise (another status, a longer delay).
-    pub flaky: Option<Flaky>,
+    pub(crate) flaky: Option<Flaky>,
 }
 
 impl Default for Behaviour {

@@ -11,6 +11,5 @@ mod tcp_echo;
 pub use echo::{Behaviour, EchoServer, Seen};
 pub use flaky::Flaky;
 pub use grpc::{grpc_frame, grpc_messages, GrpcServer, CUSTOM_TRAILER};
-pub use serve::ServerBody;
-pub use streaming::{StreamingServer, Upload, DOWNLOAD_CHUNK};
+pub use streaming::{StreamingServer, Upload};
 pub use tcp_echo::TcpEchoServer;

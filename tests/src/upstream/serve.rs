@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::AbortHandle;
 
 /// The response body type of the upstream servers.
-pub type ServerBody = UnsyncBoxBody<Bytes, crate::client::BoxError>;
+pub(crate) type ServerBody = UnsyncBoxBody<Bytes, crate::client::BoxError>;
 
 /// A running server: its address, its connection count, and its tasks (aborted on drop).
 #[derive(Debug)]

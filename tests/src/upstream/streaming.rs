@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// The size of each frame the server sends.
-pub const DOWNLOAD_CHUNK: usize = 64 * 1024;
+pub(crate) const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
 /// What one upload delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +18,11 @@ pub struct Upload {
     /// Bytes received.
     pub bytes: u64,
     /// Their checksum.
-    pub checksum: u64,
+    pub(crate) checksum: u64,
     /// How many data frames carried them.
     pub frames: usize,
     /// The HTTP version of the hop into this server.
-    pub version: Version,
+    pub(crate) version: Version,
 }
 
 /// The streaming server. `/upload` answers with headers `x-received-bytes` and

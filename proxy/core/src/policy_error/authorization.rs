@@ -11,15 +11,15 @@ const MAX_PATH_CHARS: usize = 128;
 #[error("forbidden: caller {caller} may not {method} {path} on service {service}: {why}")]
 pub struct Forbidden {
     /// Who called (`spiffe://...` or `unauthenticated (plaintext)`).
-    pub caller: Peer,
+    pub(crate) caller: Peer,
     /// The request's method.
-    pub method: http::Method,
+    pub(crate) method: http::Method,
     /// The request's normalized path (printable ASCII, cut to 128 characters).
-    pub path: String,
+    pub(crate) path: String,
     /// The service whose policy refused it.
-    pub service: ServiceName,
+    pub(crate) service: ServiceName,
     /// Why: `no rule allows it`.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 impl Forbidden {

@@ -26,7 +26,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// The status the client gets.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             AuthError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,

@@ -2,10 +2,10 @@
 //! policies live above this crate, their answers here, so the one mapping from error to
 //! response sees them all.
 
-pub mod authorization;
+pub(crate) mod authorization;
 pub mod gateway_auth;
-pub mod rate_limit;
+pub(crate) mod rate_limit;
 
 pub use authorization::Forbidden;
-pub use gateway_auth::{AuthError, Reason};
+pub(crate) use gateway_auth::AuthError;
 pub use rate_limit::RateLimited;

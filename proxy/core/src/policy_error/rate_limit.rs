@@ -20,7 +20,7 @@ pub struct RateLimited {
 impl RateLimited {
     /// Adds `Retry-After` (whole seconds, at least 1) and the draft-ietf-httpapi-ratelimit-headers
     /// fields `RateLimit-Policy: "<rule>";q=<rate>;w=1` and `RateLimit: "<rule>";r=0;t=<secs>`.
-    pub fn add_headers(&self, headers: &mut HeaderMap) {
+    pub(crate) fn add_headers(&self, headers: &mut HeaderMap) {
         let seconds = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
         let name = self.rule.replace(['"', '\\'], "");

@@ -5,7 +5,7 @@ use convoy_proxy_core::peer::Peer;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// The caller label of requests without a proven identity.
-pub const UNAUTHENTICATED: &str = "unauthenticated";
+pub(crate) const UNAUTHENTICATED: &str = "unauthenticated";
 
 /// The authorization metric family. Only services with a policy count: a request to a service
 /// without one is not a decision.
@@ -46,7 +46,7 @@ impl AuthorizationMetrics {
     }
 
     /// Counts a request of `caller` that no rule allowed.
-    pub fn denied(&self, caller: &Peer) {
+    pub(crate) fn denied(&self, caller: &Peer) {
         self.count(caller, "default-deny", "deny");
     }
 

@@ -15,8 +15,8 @@
 
 mod metrics;
 
-pub use convoy_proxy_core::policy_error::Forbidden;
-pub use metrics::{AuthorizationMetrics, UNAUTHENTICATED};
+pub(crate) use convoy_proxy_core::policy_error::Forbidden;
+pub use metrics::AuthorizationMetrics;
 
 use convoy_config::ProxyConfig;
 use convoy_proxy_core::admission::{Admission, Admit};
@@ -27,7 +27,7 @@ use convoy_proxy_core::Request;
 
 /// What the policy of the sidecar's own service says of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// The service has no policy: every caller passes (and nothing is counted).
     NoPolicy,
     /// Rule `allow[N]` allows it.
@@ -38,7 +38,12 @@ pub enum Decision {
 
 /// The decision of the policy of `config`'s own service on `method` `path` (normalized, no
 /// query) from `caller`.
-pub fn decide(config: &ProxyConfig, caller: &Peer, method: &http::Method, path: &str) -> Decision {
+pub(crate) fn decide(
+    config: &ProxyConfig,
+    caller: &Peer,
+    method: &http::Method,
+    path: &str,
+) -> Decision {
     let policy = config
         .mesh
         .services
@@ -55,7 +60,7 @@ pub fn decide(config: &ProxyConfig, caller: &Peer, method: &http::Method, path: 
 
 /// Refuses requests that the policy of the request's snapshot does not allow with
 /// [`ProxyError::Forbidden`]; passes the others on untouched.
-pub type Authorize<S> = Admit<AuthorizationCheck, S>;
+pub(crate) type Authorize<S> = Admit<AuthorizationCheck, S>;
 
 /// The [`Admission`] of [`Authorize`]: decides and counts.
 #[derive(Debug, Clone)]
@@ -122,14 +127,13 @@ impl Admission for AuthorizationCheck {
 
 #[cfg(test)]
 mod tests {
+    use super::metrics::UNAUTHENTICATED;
     use super::*;
     use convoy_config::{parse_proxy_config, SpiffeId};
-    use convoy_proxy_core::body;
-    use convoy_proxy_core::Response;
+    use convoy_proxy_core::{body, Response};
     use http::Method;
     use std::path::Path;
-    use std::sync::Arc;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
     use tower::{Layer, ServiceExt};
 
     const POLICY: &str = concat!(

@@ -131,16 +131,11 @@ impl State {
     }
 }
 
-/// The n-th ejection lasts n × base, capped at max.
+/// Ejects for the length of the next ejection after `ejections` so far.
 fn eject(now: Instant, config: &OutlierDetection, ejections: u32) -> State {
-    let ejections = ejections.saturating_add(1);
-    let length = config
-        .base_ejection
-        .saturating_mul(ejections)
-        .min(config.max_ejection);
     State::Open {
-        until: now + length,
-        ejections,
+        until: now + ejection_length(config, ejections),
+        ejections: ejections.saturating_add(1),
     }
 }
 
@@ -149,8 +144,9 @@ pub fn max_ejected(total: usize, max_percent: u32) -> usize {
     (total * max_percent as usize / 100).max(1)
 }
 
-/// The length of the next ejection after `ejections` so far (for tests and docs).
-pub fn ejection_length(config: &OutlierDetection, ejections: u32) -> Duration {
+/// The length of the next ejection after `ejections` so far: the n-th ejection lasts n × base,
+/// capped at max.
+fn ejection_length(config: &OutlierDetection, ejections: u32) -> Duration {
     config
         .base_ejection
         .saturating_mul(ejections.saturating_add(1))

@@ -28,12 +28,13 @@ impl FaultMetrics {
     }
 
     /// Counts one fault of `kind` (`delay`, `abort`) injected into a request to `service`.
-    pub fn injected(&self, service: &str, kind: &str) {
+    pub(crate) fn injected(&self, service: &str, kind: &str) {
         self.injected.with_label_values(&[service, kind]).inc();
     }
 
     /// How many faults of `kind` were injected into requests to `service`.
-    pub fn count(&self, service: &str, kind: &str) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self, service: &str, kind: &str) -> u64 {
         self.injected.with_label_values(&[service, kind]).get()
     }
 }

@@ -23,17 +23,17 @@ use std::time::Duration;
 
 /// What fault injection does to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Injection {
+pub(crate) struct Injection {
     /// Wait this long before going on; `None`: no delay.
-    pub delay: Option<Duration>,
+    pub(crate) delay: Option<Duration>,
     /// Then answer with this status instead of calling the app; `None`: call it.
-    pub abort: Option<StatusCode>,
+    pub(crate) abort: Option<StatusCode>,
 }
 
 impl Injection {
     /// Draws for one request: the delay hits `delay.percent` % of requests, the abort,
     /// independently, `abort.percent` % (0 never, 100 always).
-    pub fn decide(fault: &Fault, rng: &mut impl Rng) -> Self {
+    pub(crate) fn decide(fault: &Fault, rng: &mut impl Rng) -> Self {
         Injection {
             delay: fault
                 .delay
@@ -56,7 +56,7 @@ fn hits(percent: f64, rng: &mut impl Rng) -> bool {
 
 /// The fault for a request to the sidecar's own service in `config`: its first matching route's,
 /// if that route has one, else the service's. `None` when there is nothing to inject.
-pub fn fault_for<'a>(
+pub(crate) fn fault_for<'a>(
     config: &'a ProxyConfig,
     path: &str,
     headers: &HeaderMap,

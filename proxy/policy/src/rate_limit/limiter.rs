@@ -15,7 +15,7 @@ use std::num::NonZeroU32;
 
 /// Most bytes of a caller header's value that name the caller (256): longer values are cut
 /// before they are hashed, so two values that share their first 256 bytes are one caller.
-pub const MAX_CALLER_KEY_BYTES: usize = 256;
+pub(crate) const MAX_CALLER_KEY_BYTES: usize = 256;
 
 /// Most characters of a caller's name quoted in the refusal message (64).
 const MAX_SCOPE_CHARS: usize = 64;

@@ -123,7 +123,7 @@ impl RateLimits<DefaultClock> {
 
 impl<C: Clock + Clone> RateLimits<C> {
     /// Limits with no rules whose limiters read `clock`.
-    pub fn with_clock(metrics: RateLimitMetrics, clock: C) -> Self {
+    pub(crate) fn with_clock(metrics: RateLimitMetrics, clock: C) -> Self {
         RateLimits {
             active: ArcSwap::from_pointee(RuleSet::empty()),
             rebuild: Mutex::new(()),
@@ -155,7 +155,7 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// [`RateLimits::check_for`] for a caller that may have a proven identity, which then
     /// names its cell in `per: caller` rules (before the caller header and the address).
-    pub fn check_caller_for(
+    pub(crate) fn check_caller_for(
         &self,
         config: &Arc<ProxyConfig>,
         path: &str,
@@ -210,7 +210,7 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// Drops the cells of callers that have been idle long enough to be back to a full burst,
     /// in every per-caller rule. Returns how many callers are still tracked, over all rules.
-    pub fn evict_idle(&self) -> usize {
+    pub(crate) fn evict_idle(&self) -> usize {
         self.active.load().limiters().map(|l| l.evict_idle()).sum()
     }
 
@@ -277,7 +277,7 @@ where
 {
     /// Starts a task that calls [`RateLimits::evict_idle`] every `every`; it ends when the
     /// limits are dropped. Must be called inside a tokio runtime.
-    pub fn spawn_eviction(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
+    pub(crate) fn spawn_eviction(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
         let limits: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);

@@ -15,9 +15,8 @@ mod limiter;
 mod limits;
 mod metrics;
 
-pub use convoy_proxy_core::policy_error::RateLimited;
-pub use limiter::RuleLimiter;
-pub use limiter::{Caller, MAX_CALLER_KEY_BYTES};
+pub(crate) use convoy_proxy_core::policy_error::RateLimited;
+pub use limiter::{Caller, RuleLimiter};
 pub use limits::{RateLimits, EVICTION_INTERVAL};
 pub use metrics::RateLimitMetrics;
 
@@ -30,7 +29,7 @@ use std::sync::Arc;
 
 /// Refuses requests over the rate limits of the request's snapshot with
 /// [`ProxyError::RateLimited`]; passes the others on untouched.
-pub type RateLimit<S> = Admit<RateLimitCheck, S>;
+pub(crate) type RateLimit<S> = Admit<RateLimitCheck, S>;
 
 /// The [`Admission`] of [`RateLimit`]: the shared limiter state.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Whether `policy` retries `failure`. `5xx` and `gateway-error` also cover failures that
 /// produce a gateway error: connect failures, resets, refused streams and per-try timeouts.
-pub fn covers(policy: &RetryPolicy, failure: Failure) -> bool {
+pub(crate) fn covers(policy: &RetryPolicy, failure: Failure) -> bool {
     let on = |kind| policy.on.contains(&kind);
     let gateway = on(RetryOn::Status5xx) || on(RetryOn::GatewayError);
     match failure {
@@ -29,7 +29,7 @@ pub fn covers(policy: &RetryPolicy, failure: Failure) -> bool {
 }
 
 /// Idempotent methods (RFC 9110 §9.2.2): sending them twice has the effect of sending once.
-pub fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -38,7 +38,7 @@ pub fn is_idempotent(method: &Method) -> bool {
 
 /// Full-jitter exponential backoff before retry number `retry` (1 for the first retry):
 /// a uniform wait in `0..=min(max, base × 2^(retry-1))`.
-pub fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+pub(crate) fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
     let ceiling = policy
         .backoff_base
         .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
@@ -48,7 +48,7 @@ pub fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
 }
 
 /// A `Retry-After` given in seconds (dates are not honoured: clocks between hosts disagree).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()

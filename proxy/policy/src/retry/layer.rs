@@ -17,7 +17,7 @@ use tower::util::BoxCloneService;
 use tower::{Service, ServiceExt};
 
 /// The header telling the app which attempt it is getting (1 for the first).
-pub const X_CONVOY_ATTEMPT: &str = "x-convoy-attempt";
+pub(crate) const X_CONVOY_ATTEMPT: &str = "x-convoy-attempt";
 
 type Inner = BoxCloneService<Request, Response, ProxyError>;
 

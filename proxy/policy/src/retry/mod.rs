@@ -2,9 +2,9 @@
 //! honoured up to a cap, request bodies replayed up to 64 KiB, non-idempotent requests retried
 //! only when they provably never reached the app (or the route opts in).
 
-pub mod decide;
+pub(crate) mod decide;
 mod layer;
 mod peek;
-pub mod replay;
+pub(crate) mod replay;
 
-pub use layer::{Retry, RetryLayer, X_CONVOY_ATTEMPT};
+pub use layer::{Retry, RetryLayer};

@@ -27,7 +27,7 @@ struct Shared {
 
 /// The body shared by every attempt of one request.
 #[derive(Debug, Clone)]
-pub struct Replay {
+pub(crate) struct Replay {
     shared: Arc<Mutex<Shared>>,
     cap: usize,
     size_hint: SizeHint,
@@ -35,7 +35,7 @@ pub struct Replay {
 
 impl Replay {
     /// Keeps up to `cap` bytes of `body` for replay. A body known to be larger is never kept.
-    pub fn new(body: Body, cap: usize) -> Self {
+    pub(crate) fn new(body: Body, cap: usize) -> Self {
         let size_hint = http_body::Body::size_hint(&body);
         let over_cap = size_hint.lower() > cap as u64;
         let done = http_body::Body::is_end_stream(&body);
@@ -61,12 +61,12 @@ impl Replay {
     }
 
     /// Whether another attempt can be sent with the whole body.
-    pub fn is_replayable(&self) -> bool {
+    pub(crate) fn is_replayable(&self) -> bool {
         !self.lock().over_cap
     }
 
     /// The body for the next attempt; earlier attempts' bodies stop.
-    pub fn next_attempt(&self) -> Body {
+    pub(crate) fn next_attempt(&self) -> Body {
         let generation = {
             let mut shared = self.lock();
             shared.generation += 1;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 /// Which timeout a layer applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The whole request, retries included.
     Request,
     /// One attempt.

@@ -8,7 +8,7 @@ use http::HeaderValue;
 /// Sets [`CLIENT_ID_HEADER`] to the caller's SPIFFE ID when the connection proved one. Runs
 /// after [`convoy_proxy_core::layers::Sanitize`], which removed any such header the request came
 /// with, so the app only ever sees the identity the sidecar verified (or none).
-pub fn set_client_id(mut request: Request) -> Request {
+pub(crate) fn set_client_id(mut request: Request) -> Request {
     let value = RequestContext::of(&request)
         .and_then(|context| context.peer.as_ref())
         .and_then(Peer::identity)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// The local app, spoken to as the sidecar config says.
 #[derive(Debug, Clone, Default)]
-pub struct LocalApp;
+pub(crate) struct LocalApp;
 
 impl Destination for LocalApp {
     fn choose(&self, request: &Request) -> Result<Upstream, ProxyError> {

@@ -5,8 +5,8 @@
 mod client_id;
 mod destination;
 
-pub use client_id::set_client_id;
-pub use destination::LocalApp;
+pub(crate) use client_id::set_client_id;
+pub(crate) use destination::LocalApp;
 
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;

@@ -8,7 +8,7 @@ use convoy_proxy_core::{authority, Request};
 
 /// Routes to a backend service and balances over its endpoints.
 #[derive(Debug, Clone, Default)]
-pub struct Routed;
+pub(crate) struct Routed;
 
 /// Shortens a client-supplied name for an error message.
 fn shown(name: &str) -> String {

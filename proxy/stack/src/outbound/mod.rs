@@ -4,7 +4,7 @@ mod destination;
 mod resolve;
 
 pub use convoy_proxy_core::route::{matching_route, select, select_backend};
-pub use destination::Routed;
+pub(crate) use destination::Routed;
 pub use resolve::{Resolve, ResolveLayer, Target};
 
 use crate::snapshot::Snapshot;

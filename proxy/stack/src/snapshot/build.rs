@@ -37,7 +37,8 @@ struct Discovery {
 
 impl Pending {
     /// The snapshot to be installed.
-    pub fn snapshot(&self) -> &Snapshot {
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> &Snapshot {
         &self.snapshot
     }
 

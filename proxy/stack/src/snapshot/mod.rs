@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 
 /// The metrics label for outbound requests whose service is unknown (never a valid service
 /// name, so it cannot collide, and arbitrary Host headers cannot grow the label set).
-pub const UNKNOWN_SERVICE_LABEL: &str = "_unknown";
+pub(crate) const UNKNOWN_SERVICE_LABEL: &str = "_unknown";
 
 /// One service at runtime.
 #[derive(Debug)]
@@ -46,19 +46,19 @@ pub struct ServiceRuntime {
     /// The validated configuration of the service.
     pub config: Service,
     /// Its live endpoints.
-    pub endpoints: Arc<EndpointSet>,
+    pub(crate) endpoints: Arc<EndpointSet>,
     /// How its endpoints are spoken to.
-    pub protocol: UpstreamProtocol,
+    pub(crate) protocol: UpstreamProtocol,
     /// Outbound metric handles for it.
-    pub metrics: Arc<RequestMetrics>,
+    pub(crate) metrics: Arc<RequestMetrics>,
     /// Pooled clients to its endpoints (its connect and idle timeouts, its `max_connections`).
-    pub clients: UpstreamClients,
+    pub(crate) clients: UpstreamClients,
     /// Its circuit-breaker limits.
     pub limits: Arc<ServiceLimits>,
     /// The policies of calls matching each route, by route index.
-    pub route_policies: Vec<Arc<CallPolicy>>,
+    pub(crate) route_policies: Vec<Arc<CallPolicy>>,
     /// The policies of calls matching no route.
-    pub default_policy: Arc<CallPolicy>,
+    pub(crate) default_policy: Arc<CallPolicy>,
 }
 
 impl ServiceRuntime {
@@ -83,16 +83,16 @@ pub struct Snapshot {
     pub config: Arc<ProxyConfig>,
     services: HashMap<String, Arc<ServiceRuntime>>,
     /// Outbound metrics for requests to services that are not known.
-    pub unknown_metrics: Arc<RequestMetrics>,
+    pub(crate) unknown_metrics: Arc<RequestMetrics>,
     /// Inbound metrics (labelled with this sidecar's own service).
-    pub inbound_metrics: Arc<RequestMetrics>,
+    pub(crate) inbound_metrics: Arc<RequestMetrics>,
     /// Pooled clients to the local app.
-    pub app_clients: UpstreamClients,
+    pub(crate) app_clients: UpstreamClients,
     /// The local app, as an endpoint (its in-flight count and latency estimate).
-    pub app: Arc<EndpointState>,
+    pub(crate) app: Arc<EndpointState>,
     /// This sidecar's identity: calls to meshed services use mutual TLS with it. `None` in
     /// file mode (plaintext). The same for every snapshot of a process.
-    pub identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
     dns_tasks: Vec<JoinHandle<()>>,
 }
 
@@ -142,7 +142,7 @@ impl Snapshot {
 
     /// Stops this snapshot's DNS refresh (it was replaced; requests still using it keep the
     /// endpoint sets, which the new snapshot's refreshers update when they are shared).
-    pub fn stop_refresh(&self) {
+    pub(crate) fn stop_refresh(&self) {
         for task in &self.dns_tasks {
             task.abort();
         }
