@@ -15,9 +15,9 @@ pub const CONTROL_PLANE: &str = "convoy-control-plane";
 #[error("{name} not found at {}", path.display())]
 pub struct NotFound {
     /// The binary's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it was looked for.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 /// The directory cargo puts the workspace's binaries in for the profile of the running

@@ -13,7 +13,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
 
 /// The rcgen types in this module's API, so callers need no rcgen of their own.
-pub use rcgen::{ExtendedKeyUsagePurpose, SanType};
+pub use rcgen::ExtendedKeyUsagePurpose;
+pub(crate) use rcgen::SanType;
 
 /// The trust domain of the test mesh (a fake control plane's).
 pub const TRUST_DOMAIN: &str = "test.convoy";

@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 pub struct Exited {
     /// The exit status.
     pub status: ExitStatus,
-    /// Standard output.
-    pub stdout: String,
     /// Standard error.
     pub stderr: String,
 }
@@ -47,7 +45,6 @@ pub fn run_until_exit(mut command: Command, limit: Duration) -> Exited {
     };
     Exited {
         status,
-        stdout: read(&stdout_path),
         stderr: read(&stderr_path),
     }
 }

@@ -9,9 +9,9 @@ use super::Sample;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     /// 1-based line number in the scraped text.
-    pub line: usize,
+    pub(crate) line: usize,
     /// What was wrong with it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for ParseError {
