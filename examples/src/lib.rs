@@ -3,7 +3,7 @@
 pub mod fetch;
 mod flags;
 pub mod launcher;
-pub mod metrics;
+mod metrics;
 pub mod service;
 
 mod client;

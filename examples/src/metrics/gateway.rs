@@ -14,22 +14,22 @@ const DURATION_COUNT: &str = "convoy_gateway_request_duration_seconds_count";
 
 /// Cumulative counters of one gateway, all route sets, routes and consumers added up.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct GatewayCounters {
+pub(crate) struct GatewayCounters {
     /// Requests answered, of any status.
-    pub requests: f64,
+    pub(crate) requests: f64,
     /// Requests answered with a 2xx status.
-    pub ok: f64,
+    pub(crate) ok: f64,
     /// Requests refused with 429 (a route's rate limit).
-    pub limited: f64,
+    pub(crate) limited: f64,
     /// Requests refused with 401 (no or a bad credential) or 403 (not allowed).
-    pub denied: f64,
+    pub(crate) denied: f64,
     /// Request latency in seconds.
-    pub latency: Histogram,
+    pub(crate) latency: Histogram,
 }
 
 impl GatewayCounters {
     /// Reads the series of gateway `gateway` from a scrape.
-    pub fn from_exposition(exposition: &Samples, gateway: &str) -> Self {
+    pub(crate) fn from_exposition(exposition: &Samples, gateway: &str) -> Self {
         let labels = [("gateway", gateway)];
         let mut counters = GatewayCounters::default();
         for sample in exposition.matching(REQUESTS_TOTAL, &labels) {
@@ -59,7 +59,7 @@ impl GatewayCounters {
 
     /// What happened since `earlier`; a counter that went down means the gateway
     /// restarted, so everything in `self` is new.
-    pub fn since(&self, earlier: &GatewayCounters) -> GatewayCounters {
+    pub(crate) fn since(&self, earlier: &GatewayCounters) -> GatewayCounters {
         let reset = self.requests < earlier.requests
             || self.ok < earlier.ok
             || self.limited < earlier.limited
@@ -79,7 +79,7 @@ impl GatewayCounters {
     /// Rate, latency and success over an interval of length `elapsed`, this being what was
     /// counted during it (see [`GatewayCounters::since`]). Success is the share of 2xx: a
     /// gateway's refusals (401, 403, 429) are not successes.
-    pub fn stats(&self, elapsed: Duration) -> ServiceStats {
+    pub(crate) fn stats(&self, elapsed: Duration) -> ServiceStats {
         let seconds = elapsed.as_secs_f64();
         ServiceStats {
             requests: self.requests,

@@ -2,7 +2,7 @@
 
 /// A cumulative histogram: `(upper bound, observations <= bound)`, sorted by bound.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: Vec<(f64, f64)>,
     sum: f64,
     count: f64,
@@ -11,7 +11,7 @@ pub struct Histogram {
 impl Histogram {
     /// Builds a histogram from `(le, cumulative count)` pairs in any order; pairs with the
     /// same bound (from series that differ in other labels) are added up.
-    pub fn new(buckets: impl IntoIterator<Item = (f64, f64)>, sum: f64, count: f64) -> Self {
+    pub(crate) fn new(buckets: impl IntoIterator<Item = (f64, f64)>, sum: f64, count: f64) -> Self {
         let mut merged: Vec<(f64, f64)> = Vec::new();
         let mut sorted: Vec<(f64, f64)> =
             buckets.into_iter().filter(|(le, _)| !le.is_nan()).collect();
@@ -30,23 +30,23 @@ impl Histogram {
     }
 
     /// The `(upper bound, cumulative count)` pairs, sorted by bound.
-    pub fn buckets(&self) -> &[(f64, f64)] {
+    pub(crate) fn buckets(&self) -> &[(f64, f64)] {
         &self.buckets
     }
 
     /// Number of observations (the `_count` series).
-    pub fn count(&self) -> f64 {
+    pub(crate) fn count(&self) -> f64 {
         self.count
     }
 
     /// Sum of all observations (the `_sum` series).
-    pub fn sum(&self) -> f64 {
+    pub(crate) fn sum(&self) -> f64 {
         self.sum
     }
 
     /// Observations made since `earlier`. If any counter went down, the process restarted
     /// between the scrapes, so everything in `self` is new.
-    pub fn since(&self, earlier: &Histogram) -> Histogram {
+    pub(crate) fn since(&self, earlier: &Histogram) -> Histogram {
         let before = |le: f64| {
             earlier
                 .buckets
@@ -75,7 +75,7 @@ impl Histogram {
     /// falls in the `+Inf` bucket is reported as the highest finite bound.
     ///
     /// `None` when there are no observations, no `+Inf` bucket, or `q` is out of range.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         if !(0.0..=1.0).contains(&q) || self.buckets.len() < 2 {
             return None;
         }

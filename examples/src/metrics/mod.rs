@@ -7,7 +7,7 @@ mod histogram;
 mod policy;
 mod stats;
 
-pub use gateway::GatewayCounters;
-pub use histogram::Histogram;
-pub use policy::{counter_rate, PolicyCounters};
-pub use stats::{ServiceCounters, ServiceStats};
+pub(crate) use gateway::GatewayCounters;
+pub(crate) use histogram::Histogram;
+pub(crate) use policy::{counter_rate, PolicyCounters};
+pub(crate) use stats::{ServiceCounters, ServiceStats};

@@ -15,7 +15,7 @@ const AUTHORIZATION_TOTAL: &str = "convoy_authorization_total";
 /// Policy series of one sidecar's scrape. A series the sidecar has not exported (yet) reads
 /// as zero: counters and gauges only appear once a policy first acts.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct PolicyCounters {
+pub(crate) struct PolicyCounters {
     /// `convoy_retries_total` by `service` (the called service), all reasons added up.
     retries: BTreeMap<String, f64>,
     /// `convoy_rate_limited_total` by `service` (the limited one), all rules added up.
@@ -30,7 +30,7 @@ impl PolicyCounters {
     /// Reads the policy series of a scrape; samples without a `service` label are ignored,
     /// except authorization's: a sidecar authorizes only requests to its own service, so
     /// those carry none.
-    pub fn from_exposition(exposition: &Samples) -> Self {
+    pub(crate) fn from_exposition(exposition: &Samples) -> Self {
         let mut counters = Self::default();
         for sample in exposition.samples() {
             if sample.name == AUTHORIZATION_TOTAL {
@@ -63,22 +63,22 @@ impl PolicyCounters {
     }
 
     /// Retries this sidecar sent to `service` so far.
-    pub fn retries(&self, service: &str) -> f64 {
+    pub(crate) fn retries(&self, service: &str) -> f64 {
         self.retries.get(service).copied().unwrap_or(0.0)
     }
 
     /// Requests to `service` this sidecar refused with 429 so far.
-    pub fn rate_limited(&self, service: &str) -> f64 {
+    pub(crate) fn rate_limited(&self, service: &str) -> f64 {
         self.rate_limited.get(service).copied().unwrap_or(0.0)
     }
 
     /// Requests to its own service this sidecar refused by authorization (403) so far.
-    pub fn denied(&self) -> f64 {
+    pub(crate) fn denied(&self) -> f64 {
         self.denied
     }
 
     /// Whether this sidecar has `endpoint` of `service` ejected (or is probing it) now.
-    pub fn is_ejected(&self, service: &str, endpoint: &str) -> bool {
+    pub(crate) fn is_ejected(&self, service: &str, endpoint: &str) -> bool {
         self.ejected
             .get(&(service.to_owned(), endpoint.to_owned()))
             .is_some_and(|v| *v > 0.0)
@@ -87,7 +87,7 @@ impl PolicyCounters {
 
 /// Per-second rate of a counter read `elapsed` apart. A counter that went down belongs to a
 /// restarted process, so everything it holds is new.
-pub fn counter_rate(earlier: f64, later: f64, elapsed: Duration) -> f64 {
+pub(crate) fn counter_rate(earlier: f64, later: f64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
     if seconds <= 0.0 {
         return 0.0;

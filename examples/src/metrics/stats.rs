@@ -14,18 +14,18 @@ const DURATION_COUNT: &str = "convoy_request_duration_seconds_count";
 ///
 /// Series that differ only in labels the demo doesn't look at are added up.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServiceCounters {
+pub(crate) struct ServiceCounters {
     /// Requests answered, of any status.
-    pub requests: f64,
+    pub(crate) requests: f64,
     /// Requests answered with a 5xx status.
-    pub server_errors: f64,
+    pub(crate) server_errors: f64,
     /// Request latency in seconds.
-    pub latency: Histogram,
+    pub(crate) latency: Histogram,
 }
 
 impl ServiceCounters {
     /// Reads the `direction="inbound"` series of `service` from a scrape.
-    pub fn from_exposition(exposition: &Samples, service: &str) -> Self {
+    pub(crate) fn from_exposition(exposition: &Samples, service: &str) -> Self {
         let labels = [("direction", "inbound"), ("service", service)];
         let mut requests = 0.0;
         let mut server_errors = 0.0;
@@ -56,7 +56,7 @@ impl ServiceCounters {
     }
 
     /// The counters of two instances of a service, added up.
-    pub fn plus(&self, other: &ServiceCounters) -> ServiceCounters {
+    pub(crate) fn plus(&self, other: &ServiceCounters) -> ServiceCounters {
         let (a, b) = (&self.latency, &other.latency);
         ServiceCounters {
             requests: self.requests + other.requests,
@@ -71,7 +71,7 @@ impl ServiceCounters {
 
     /// What happened since `earlier`; a counter that went down means the sidecar
     /// restarted, so everything in `self` is new.
-    pub fn since(&self, earlier: &ServiceCounters) -> ServiceCounters {
+    pub(crate) fn since(&self, earlier: &ServiceCounters) -> ServiceCounters {
         let reset = self.requests < earlier.requests || self.server_errors < earlier.server_errors;
         if reset {
             return self.clone();
@@ -86,28 +86,33 @@ impl ServiceCounters {
 
 /// Request rate, success and latency of one service over an interval.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServiceStats {
+pub(crate) struct ServiceStats {
     /// Requests answered during the interval.
-    pub requests: f64,
+    pub(crate) requests: f64,
     /// Requests answered per second.
-    pub requests_per_second: f64,
+    pub(crate) requests_per_second: f64,
     /// Fraction of requests not answered with 5xx; `None` without requests.
-    pub success_ratio: Option<f64>,
+    pub(crate) success_ratio: Option<f64>,
     /// Median latency in seconds; `None` without observations.
-    pub p50: Option<f64>,
+    pub(crate) p50: Option<f64>,
     /// 99th percentile latency in seconds; `None` without observations.
-    pub p99: Option<f64>,
+    pub(crate) p99: Option<f64>,
 }
 
 impl ServiceStats {
     /// Stats for the requests counted between two scrapes taken `elapsed` apart.
-    pub fn between(earlier: &ServiceCounters, later: &ServiceCounters, elapsed: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) fn between(
+        earlier: &ServiceCounters,
+        later: &ServiceCounters,
+        elapsed: Duration,
+    ) -> Self {
         Self::over(&later.since(earlier), elapsed)
     }
 
     /// Stats for `delta`, the requests counted during an interval of length `elapsed`
     /// (see [`ServiceCounters::since`]).
-    pub fn over(delta: &ServiceCounters, elapsed: Duration) -> Self {
+    pub(crate) fn over(delta: &ServiceCounters, elapsed: Duration) -> Self {
         let seconds = elapsed.as_secs_f64();
         Self {
             requests: delta.requests,
