@@ -3,4 +3,4 @@
 pub mod cli;
 pub mod compare;
 pub mod load;
-pub mod report;
+mod report;

@@ -38,19 +38,19 @@ pub(crate) enum Outcome {
 
 /// Error counts by kind; the JSON object `errors`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ErrorCounts {
+pub(crate) struct ErrorCounts {
     /// Every error below, summed.
-    pub total: u64,
+    pub(crate) total: u64,
     /// TCP connect (or HTTP/2 handshake) failures.
-    pub connect: u64,
+    pub(crate) connect: u64,
     /// Requests not answered within `--timeout` of their scheduled time.
-    pub timeout: u64,
+    pub(crate) timeout: u64,
     /// Responses with a 5xx status.
-    pub status_5xx: u64,
+    pub(crate) status_5xx: u64,
     /// Responses with a 4xx status.
-    pub status_4xx: u64,
+    pub(crate) status_4xx: u64,
     /// Resets, protocol errors, broken bodies.
-    pub other: u64,
+    pub(crate) other: u64,
 }
 
 impl ErrorCounts {

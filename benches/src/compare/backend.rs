@@ -28,7 +28,7 @@ pub(crate) async fn start() -> Result<SocketAddr, CompareError> {
 
 /// Starts the backend on `addr` (HTTP/1.1 and HTTP/2) and returns the bound address; it
 /// serves until the runtime ends.
-pub async fn start_on(addr: SocketAddr) -> Result<SocketAddr, CompareError> {
+pub(crate) async fn start_on(addr: SocketAddr) -> Result<SocketAddr, CompareError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| CompareError(format!("bind the backend on {addr}: {e}")))?;

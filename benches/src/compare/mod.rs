@@ -31,15 +31,15 @@ const KNEE_ADDED_P99_US: i64 = 1_000;
 
 /// Latency percentiles in µs (absolute, or added over direct: then they may be negative).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     /// Median.
-    pub p50: i64,
+    pub(crate) p50: i64,
     /// 90th percentile.
-    pub p90: i64,
+    pub(crate) p90: i64,
     /// 99th percentile.
-    pub p99: i64,
+    pub(crate) p99: i64,
     /// 99.9th percentile.
-    pub p99_9: i64,
+    pub(crate) p99_9: i64,
 }
 
 impl Percentiles {
@@ -85,110 +85,110 @@ impl Percentiles {
 
 /// One rate of the knee sweep, for one topology.
 #[derive(Debug, Clone, Serialize)]
-pub struct KneePoint {
+pub(crate) struct KneePoint {
     /// Requests per second offered.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Responses per second achieved.
-    pub achieved_rate: f64,
+    pub(crate) achieved_rate: f64,
     /// p99 in µs.
-    pub p99_us: Option<i64>,
+    pub(crate) p99_us: Option<i64>,
     /// p99 added over direct at the same rate, µs.
-    pub added_p99_us: Option<i64>,
+    pub(crate) added_p99_us: Option<i64>,
     /// Errors of every kind.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Whether the rate was sustained: no errors, ≥ 95 % achieved, added p99 ≤ 1 ms.
-    pub ok: bool,
+    pub(crate) ok: bool,
 }
 
 /// The knee of one topology.
 #[derive(Debug, Clone, Serialize)]
-pub struct Knee {
+pub(crate) struct Knee {
     /// The highest rate of the sweep sustained, it and every lower one (`None`: not even the
     /// first).
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// True when the sweep ended because the direct path itself failed the rate (the load
     /// generator's limit, not the proxy's): the knee is at least `rate`.
-    pub at_least: bool,
+    pub(crate) at_least: bool,
     /// Every rate tried.
-    pub sweep: Vec<KneePoint>,
+    pub(crate) sweep: Vec<KneePoint>,
 }
 
 /// Memory of one proxy (all its processes: nginx's master and worker together).
 #[derive(Debug, Clone, Serialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// `convoy-proxy A`, `haproxy B`, ...
-    pub proxy: String,
+    pub(crate) proxy: String,
     /// VmRSS once it answered, before any load, KiB.
-    pub idle_rss_kib: u64,
+    pub(crate) idle_rss_kib: u64,
     /// VmHWM at the end of the run (the peak under load), KiB.
-    pub peak_rss_kib: u64,
+    pub(crate) peak_rss_kib: u64,
 }
 
 /// The results of one topology.
 #[derive(Debug, Clone, Serialize)]
-pub struct TopologyResult {
+pub(crate) struct TopologyResult {
     /// `direct`, `convoy-1`, ...
-    pub name: String,
+    pub(crate) name: String,
     /// The path a request takes.
-    pub description: String,
+    pub(crate) description: String,
     /// Requests sent in the latency rounds.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Errors in the latency rounds.
-    pub errors: ErrorCounts,
+    pub(crate) errors: ErrorCounts,
     /// Latency, µs: each percentile's median over the rounds (each round's percentile is
     /// taken from that round's requests).
-    pub latency_us: Option<Percentiles>,
+    pub(crate) latency_us: Option<Percentiles>,
     /// Latency added over direct, µs: `latency_us` minus direct's (`None` for direct).
-    pub added_us: Option<Percentiles>,
+    pub(crate) added_us: Option<Percentiles>,
     /// Latency over every request of every round pooled in one histogram, µs (a single
     /// disturbed round sets its tail).
-    pub pooled_latency_us: Option<Percentiles>,
+    pub(crate) pooled_latency_us: Option<Percentiles>,
     /// Each round's latency, µs, in round order.
-    pub rounds_latency_us: Vec<Percentiles>,
+    pub(crate) rounds_latency_us: Vec<Percentiles>,
     /// The knee (`None` without a sweep, and for direct).
-    pub knee: Option<Knee>,
+    pub(crate) knee: Option<Knee>,
     /// CPU seconds (user + system) of its proxies' processes per 1,000 requests of the
     /// latency rounds, in milliseconds (`None` for direct).
-    pub cpu_ms_per_1k: Option<f64>,
+    pub(crate) cpu_ms_per_1k: Option<f64>,
     /// Memory of each proxy, first hop first.
-    pub memory: Vec<Memory>,
+    pub(crate) memory: Vec<Memory>,
 }
 
 /// Everything written to results.json.
 #[derive(Debug, Clone, Serialize)]
-pub struct Results {
+pub(crate) struct Results {
     /// The day of the run, UTC (YYYY-MM-DD).
-    pub date: String,
+    pub(crate) date: String,
     /// `git rev-parse --short HEAD`, if it answered.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// The CPU model from /proc/cpuinfo.
-    pub cpu_model: String,
+    pub(crate) cpu_model: String,
     /// CPUs this process could use at the start.
-    pub cpus: usize,
+    pub(crate) cpus: usize,
     /// How the processes were pinned.
-    pub pinning: String,
+    pub(crate) pinning: String,
     /// Versions of the third-party proxies used.
-    pub versions: Vec<String>,
+    pub(crate) versions: Vec<String>,
     /// Requests per second of the latency rounds.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Seconds per topology per round.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Rounds.
-    pub rounds: u32,
+    pub(crate) rounds: u32,
     /// HTTP/1.1 connections of the load generator.
-    pub connections: u32,
+    pub(crate) connections: u32,
     /// The backend's response body, bytes.
-    pub body_bytes: usize,
+    pub(crate) body_bytes: usize,
     /// The knee sweep's rates (empty: no sweep).
-    pub knee_rates: Vec<f64>,
+    pub(crate) knee_rates: Vec<f64>,
     /// Seconds per topology per rate of the sweep.
-    pub knee_duration_s: f64,
+    pub(crate) knee_duration_s: f64,
     /// Runs at a rate before a topology counts as past its knee.
-    pub knee_tries: u32,
+    pub(crate) knee_tries: u32,
     /// Topologies left out, and why.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
     /// The topologies, in the order of the table.
-    pub topologies: Vec<TopologyResult>,
+    pub(crate) topologies: Vec<TopologyResult>,
 }
 
 /// Runs `convoy-bench compare`: builds the topologies, measures, writes and prints.
