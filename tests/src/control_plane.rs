@@ -4,9 +4,9 @@
 //! or the command line), kill it and start it again on the same address, start sidecars with
 //! its CA file and join token, and never leave it running.
 
-pub mod api;
+pub(crate) mod api;
 
-pub use api::ApiClient;
+pub use api::{ApiClient, Stream};
 
 use crate::client::{HttpClient, Proto};
 use crate::proxy::{Proxy, ProxyBuilder, START_TIMEOUT};
@@ -23,11 +23,11 @@ use tempfile::TempDir;
 
 /// The `--warm-up` of [`ControlPlane::start`]: after a restart, sidecars that reconnect
 /// already serving keep their last snapshot this long, while the others come back.
-pub const WARM_UP: &str = "1500ms";
+pub(crate) const WARM_UP: &str = "1500ms";
 
 /// The `--endpoint-grace` of [`ControlPlane::start`]: short, so a sidecar that is gone leaves
 /// its callers' balancers soon.
-pub const ENDPOINT_GRACE: &str = "500ms";
+pub(crate) const ENDPOINT_GRACE: &str = "500ms";
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,8 +43,6 @@ pub struct Status {
 /// A change of the directory that did not validate.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Rejected {
-    /// When it was seen (RFC 3339).
-    pub time: String,
     /// `file:line:column: field.path: message`.
     pub error: String,
 }
@@ -52,16 +50,12 @@ pub struct Rejected {
 /// One sidecar in the status.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SidecarStatus {
-    /// Its id.
-    pub id: String,
     /// Its service.
     pub service: String,
     /// Its endpoint (the inbound listener it advertised).
     pub address: String,
     /// Whether its stream is open (false: within the grace).
     pub connected: bool,
-    /// When its current (or last) stream opened.
-    pub connected_since: String,
     /// The last version it acknowledged.
     pub acked_version: Option<u64>,
     /// The last snapshot it refused.
@@ -232,11 +226,6 @@ impl ControlPlane {
         self.api
     }
 
-    /// The admin listener's address (a new one after [`ControlPlane::restart`]).
-    pub fn admin(&self) -> SocketAddr {
-        self.admin
-    }
-
     /// The sidecar API's URL, for `--control-plane` and `--url`.
     pub fn url(&self) -> String {
         format!("https://{}", self.api)
@@ -270,11 +259,6 @@ impl ControlPlane {
         ApiClient::new(self.api, &self.ca_file())
     }
 
-    /// The mesh directory.
-    pub fn dir(&self) -> &Path {
-        self.mesh.path()
-    }
-
     /// The path of file `name` of the mesh directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.mesh.path().join(name)
@@ -295,7 +279,7 @@ impl ControlPlane {
     }
 
     /// A GET of `path` on the sidecar API (HTTPS): the status and the body.
-    pub async fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
         let reply = self.api_client().get(path).await;
         (reply.status.as_u16(), reply.text())
     }

@@ -30,7 +30,7 @@
 //!   ([`ControlPlane`]): edit its YAML atomically, read status and history, roll back (API or
 //!   command line), kill it and start it again on the same address, start sidecars it runs;
 //!   [`relay`]: a TCP relay that can be cut (a partition between a sidecar and it).
-//! - [`setup`]: the usual starting points: a `web` sidecar calling one plain or meshed service
+//! - `setup`: the usual starting points: a `web` sidecar calling one plain or meshed service
 //!   ([`proxy_to_plain`], [`proxy_to_meshed`]), or an echo upstream behind one ([`proxy_to_echo`]);
 //!   a `web` sidecar calling `orders` with a policy ([`web_to_orders`]), or one in front of an
 //!   echo app ([`web_in_front_of_echo`]).
@@ -47,7 +47,7 @@
 
 pub mod client;
 pub mod compose;
-pub mod config;
+mod config;
 pub mod conn;
 pub mod control_plane;
 pub mod data;
@@ -55,7 +55,7 @@ pub mod proxy;
 pub mod raw;
 pub mod relay;
 pub mod requests;
-pub mod setup;
+mod setup;
 pub mod tools;
 pub mod upstream;
 

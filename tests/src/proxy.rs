@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// How long a proxy may take to bind and report ready.
-pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options for starting a proxy; see [`Proxy::builder`] and [`Proxy::with_control_plane`].
 #[derive(Debug)]
@@ -194,11 +194,6 @@ impl Proxy {
             Some(addr) => *addr,
             None => panic!("no TCP listener for `{name}`: {:?}", self.addrs().tcp),
         }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
     }
 
     /// Everything the proxy wrote to stdout and stderr so far.

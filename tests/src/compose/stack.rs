@@ -63,16 +63,6 @@ impl Stack {
         stack
     }
 
-    /// The project name (`docker compose -p NAME`).
-    pub fn project(&self) -> &str {
-        &self.project
-    }
-
-    /// The mesh directory the control plane watches (a copy the test may edit).
-    pub fn mesh_dir(&self) -> &Path {
-        self.mesh.path()
-    }
-
     /// Replaces the mesh file `name` atomically (a hidden temporary file renamed over it, as
     /// editors do), so the control plane never reads half of it.
     pub fn write_mesh_file(&self, name: &str, contents: &str) {
@@ -102,7 +92,11 @@ impl Stack {
     }
 
     /// Runs compose with `args`; an error if it fails or takes longer than `limit`.
-    pub async fn compose(&self, args: &[&str], limit: Duration) -> Result<Output, CommandError> {
+    pub(crate) async fn compose(
+        &self,
+        args: &[&str],
+        limit: Duration,
+    ) -> Result<Output, CommandError> {
         run(self.command(args), limit, false).await
     }
 
@@ -141,7 +135,7 @@ impl Stack {
     }
 
     /// The id of `service`'s container (`compose ps -q`, once).
-    pub async fn container(&self, service: &str) -> String {
+    pub(crate) async fn container(&self, service: &str) -> String {
         if let Some(id) = self.containers.lock().unwrap().get(service) {
             return id.clone();
         }

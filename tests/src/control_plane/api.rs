@@ -37,7 +37,10 @@ impl ApiClient {
     }
 
     /// A TLS connection to the API (ALPN `h2` if `http2`, else `http/1.1`).
-    pub async fn connect(&self, http2: bool) -> Result<TlsStream<TcpStream>, std::io::Error> {
+    pub(crate) async fn connect(
+        &self,
+        http2: bool,
+    ) -> Result<TlsStream<TcpStream>, std::io::Error> {
         let config = if http2 { &self.h2 } else { &self.h1 };
         let tcp = TcpStream::connect(self.addr).await?;
         let name = ServerName::IpAddress(self.addr.ip().into());
@@ -86,7 +89,7 @@ impl ApiClient {
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         let request = self
             .request("GET", path)
             .body(crate::client::empty())
@@ -163,7 +166,7 @@ pub struct Stream {
 
 impl Stream {
     /// The next message within `wait`; `None` if none came (or the stream ended).
-    pub async fn next_within(&mut self, wait: Duration) -> Option<serde_json::Value> {
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<serde_json::Value> {
         let line = tokio::time::timeout(wait, self.next_line()).await.ok()??;
         Some(serde_json::from_slice(&line).expect("each line is JSON"))
     }
