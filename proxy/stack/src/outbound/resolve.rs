@@ -12,15 +12,14 @@ use std::task::{Context, Poll};
 /// What the request asked for, resolved against the snapshot in force when it arrived.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The snapshot this request uses from start to finish.
-    pub snapshot: Arc<Snapshot>,
+    /// Held, not read: the request keeps the snapshot it started with (and the snapshot keeps
+    /// its DNS refresh) until the request is done.
+    _snapshot: Arc<Snapshot>,
     /// The authority as the client wrote it (`orders`, `orders:8080`), if any.
-    pub authority: Option<String>,
-    /// The service, if the authority names a known one.
-    pub service: Option<Arc<ServiceRuntime>>,
+    pub(crate) authority: Option<String>,
     /// The service whose endpoints receive the request (the service's route may send it to
     /// another one); `None` when the service is unknown.
-    pub backend: Option<Arc<ServiceRuntime>>,
+    pub(crate) backend: Option<Arc<ServiceRuntime>>,
 }
 
 impl Target {
@@ -55,9 +54,8 @@ impl Target {
             backend = Some(chosen);
         }
         let target = Target {
-            snapshot,
+            _snapshot: snapshot,
             authority,
-            service,
             backend,
         };
         (target, call)

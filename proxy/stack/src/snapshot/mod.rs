@@ -54,7 +54,7 @@ pub struct ServiceRuntime {
     /// Pooled clients to its endpoints (its connect and idle timeouts, its `max_connections`).
     pub(crate) clients: UpstreamClients,
     /// Its circuit-breaker limits.
-    pub limits: Arc<ServiceLimits>,
+    pub(crate) limits: Arc<ServiceLimits>,
     /// The policies of calls matching each route, by route index.
     pub(crate) route_policies: Vec<Arc<CallPolicy>>,
     /// The policies of calls matching no route.
@@ -63,7 +63,7 @@ pub struct ServiceRuntime {
 
 impl ServiceRuntime {
     /// The policies of calls through route `index` (`None`: no route matched).
-    pub fn policy(&self, index: Option<usize>) -> Arc<CallPolicy> {
+    pub(crate) fn policy(&self, index: Option<usize>) -> Arc<CallPolicy> {
         index
             .and_then(|i| self.route_policies.get(i))
             .unwrap_or(&self.default_policy)
