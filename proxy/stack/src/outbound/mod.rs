@@ -53,8 +53,9 @@ pub fn stack(
 }
 
 /// The inner part of the outbound path, shared with the gateway: from the request timeout to
-/// the endpoint. Requests carry a [`Target`] (the backend) and a [`convoy_policy::Call`] (the policies
-/// in force) in their extensions.
+/// the endpoint. Requests carry a [`Target`] (the backend) in their extensions and the
+/// [`convoy_proxy_core::call::Call`] (the policies in force) in their
+/// [`RequestContext`](convoy_proxy_core::context::RequestContext).
 pub fn calls(
     metrics: &Metrics,
 ) -> BoxCloneService<Request, convoy_proxy_core::Response, ProxyError> {
