@@ -55,10 +55,10 @@ pub(crate) struct BoundAddrs {
 ///
 /// The steps, in the order they must happen: the signal handlers first (a signal as soon as
 /// the control plane looks ready must close it cleanly); the directory read and the CA opened
-/// ([`open_ca`]), so a bad mesh or CA fails before anything is bound; both listeners
-/// ([`bind_listeners`]), since the API's certificate names the address bound; version 1
-/// published ([`start_hub`]); every listener and task served ([`serve`]); only then the
-/// bound-addresses file and ready; on a signal, [`close`].
+/// (`open_ca`), so a bad mesh or CA fails before anything is bound; both listeners
+/// (`bind_listeners`), since the API's certificate names the address bound; version 1
+/// published (`start_hub`); every listener and task served (`serve`); only then the
+/// bound-addresses file and ready; on a signal, `close`.
 pub async fn run(args: ServeArgs) -> Result<(), AppError> {
     // Installed before anything is bound: a signal as soon as we look ready must close cleanly.
     let signals = Signals::install().map_err(StartupError::Signals)?;

@@ -265,10 +265,10 @@ async fn bind_gateway_later(
 ///
 /// The steps, in the order they must happen: the signal handlers first (a SIGTERM as soon as
 /// the sidecar looks ready must drain, not kill); the configuration and identity
-/// ([`prepare`]), so a bad flag or file fails before anything is bound; every listener bound
-/// ([`bind_listeners`]) before any is served ([`serve_listeners`]); ready only then, at once
-/// with a file ([`announce_ready`]) or once the control plane's first snapshot and a
-/// certificate are in force ([`connect_control_plane`]); on a signal, [`drain`].
+/// (`prepare`), so a bad flag or file fails before anything is bound; every listener bound
+/// (`bind_listeners`) before any is served (`serve_listeners`); ready only then, at once with
+/// a file (`announce_ready`) or once the control plane's first snapshot and a certificate are
+/// in force (`connect_control_plane`); on a signal, `drain`.
 pub async fn run(args: Args) -> Result<(), AppError> {
     // Installed before anything is bound: a SIGTERM as soon as we look ready must drain, not kill.
     let signals = Signals::install().map_err(StartupError::Signals)?;

@@ -145,7 +145,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Writes `files` (name, YAML) into a new mesh directory and starts the control plane on
     /// it, every listener on `127.0.0.1:0`, its CA directory (`--ca-dir`) a new temporary
-    /// one, with `--endpoint-grace` [`ENDPOINT_GRACE`]; waits until its admin `/ready` answers
+    /// one, with `--endpoint-grace` `ENDPOINT_GRACE` (500 ms); waits until its admin `/ready` answers
     /// 200.
     pub async fn start(files: &[(&str, &str)]) -> ControlPlane {
         ControlPlane::start_with(

@@ -150,7 +150,7 @@ impl Proxy {
         }
     }
 
-    /// Waits up to [`START_TIMEOUT`] until `/ready` answers 200; panics with the log otherwise.
+    /// Waits up to `START_TIMEOUT` until `/ready` answers 200; panics with the log otherwise.
     pub async fn wait_ready(&mut self) {
         self.wait_ready_until(Instant::now() + START_TIMEOUT).await;
     }

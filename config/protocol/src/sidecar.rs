@@ -30,7 +30,7 @@ pub enum SidecarMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Hello {
     /// Unique per sidecar process and kept across its reconnects: the same id coming back
-    /// within the grace keeps its endpoint. 1 to [`crate::MAX_ID_LEN`] printable characters.
+    /// within the grace keeps its endpoint. 1 to `MAX_ID_LEN` (256) printable characters.
     pub id: String,
     /// The service the sidecar runs beside (a valid service name).
     pub service: String,

@@ -231,7 +231,7 @@ impl InFlight {
     }
 
     /// Records that the attempt got no response (connect refused or timed out, reset): it
-    /// counts as a response taking [`FAILURE_PENALTY`], or longer if it took longer.
+    /// counts as a response taking `FAILURE_PENALTY`, or longer if it took longer.
     pub fn failed(&self) {
         self.endpoint
             .observe(self.started.elapsed().max(FAILURE_PENALTY));

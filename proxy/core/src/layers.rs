@@ -62,7 +62,7 @@ fn answer(result: Result<Response, ProxyError>) -> Result<Response, Infallible> 
 
 /// Removes hop-by-hop headers both ways, removes any [`CLIENT_ID_HEADER`] a request arrives
 /// with (only the sidecar sets it, from a verified peer), refuses requests whose path could not
-/// be normalized ([`PathRefused`]), and enforces the header count limit (HTTP/1 is also limited
+/// be normalized (`PathRefused`), and enforces the header count limit (HTTP/1 is also limited
 /// by hyper's parser; HTTP/2 only here).
 #[derive(Debug, Clone)]
 pub struct Sanitize<S> {

@@ -4,7 +4,7 @@
 //! The normal form is [`convoy_config::normalize_path`]'s (the same rules validation holds
 //! configured paths to). A path that cannot be normalized (an encoded slash or backslash, a
 //! broken escape) is not refused here, where no error could be answered yet: the request is
-//! marked with [`PathRefused`], and `Sanitize` (in `layers`) answers it with 400, so
+//! marked with `PathRefused`, and `Sanitize` (in `layers`) answers it with 400, so
 //! it is counted and logged like every other answer the proxy makes.
 
 use crate::Request;
@@ -17,7 +17,7 @@ use std::borrow::Cow;
 pub(crate) struct PathRefused(pub(crate) PathError);
 
 /// Rewrites the request's URI to its normalized path (the query is kept as it is), or marks the
-/// request [`PathRefused`]. Allocates only when the path changes.
+/// request `PathRefused`. Allocates only when the path changes.
 pub fn normalize(mut request: Request) -> Request {
     let normal = match normalize_path(request.uri().path()) {
         Ok(Cow::Borrowed(_)) => return request,

@@ -129,7 +129,7 @@ impl Reason {
         error.to_string()
     }
 
-    /// [`Reason::message`] of the rustls error inside an I/O error, else the I/O error's text.
+    /// `Reason::message` of the rustls error inside an I/O error, else the I/O error's text.
     pub fn io_message(error: &std::io::Error) -> String {
         match tls_error(error) {
             Some(tls) => Reason::message(tls),

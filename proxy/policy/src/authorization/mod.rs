@@ -62,13 +62,13 @@ pub(crate) fn decide(
 /// [`ProxyError::Forbidden`]; passes the others on untouched.
 pub(crate) type Authorize<S> = Admit<AuthorizationCheck, S>;
 
-/// The [`Admission`] of [`Authorize`]: decides and counts.
+/// The [`Admission`] of `Authorize`: decides and counts.
 #[derive(Debug, Clone)]
 pub struct AuthorizationCheck {
     metrics: AuthorizationMetrics,
 }
 
-/// Layer for [`Authorize`].
+/// Layer for `Authorize`, the authorization service.
 #[derive(Debug, Clone)]
 pub struct AuthorizationLayer {
     metrics: AuthorizationMetrics,

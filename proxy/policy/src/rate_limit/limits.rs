@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// How often the cells of idle callers are dropped by [`RateLimits::spawn_eviction`] (1 s).
+/// How often the cells of idle callers are dropped by `RateLimits::spawn_eviction` (1 s).
 pub const EVICTION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The limiters of one service's rules (its own and its routes'), looked up without locks.
 ///
 /// The rule set is swapped whole ([`RateLimits::update`], [`RateLimits::check_for`]); a rule
 /// whose name, rate, burst and key are unchanged keeps its limiter, so its state survives a new
-/// configuration. Per-caller cells of idle callers are dropped by [`RateLimits::evict_idle`]
-/// (every [`EVICTION_INTERVAL`] once [`RateLimits::spawn_eviction`] runs), so the callers tracked
+/// configuration. Per-caller cells of idle callers are dropped by `RateLimits::evict_idle`
+/// (every [`EVICTION_INTERVAL`] once `RateLimits::spawn_eviction` runs), so the callers tracked
 /// are only those seen in about the last `burst / requests_per_second` seconds plus one interval.
 ///
 /// `C` is the limiters' clock: the real one, or governor's `FakeRelativeClock` in tests.

@@ -31,13 +31,13 @@ use std::sync::Arc;
 /// [`ProxyError::RateLimited`]; passes the others on untouched.
 pub(crate) type RateLimit<S> = Admit<RateLimitCheck, S>;
 
-/// The [`Admission`] of [`RateLimit`]: the shared limiter state.
+/// The [`Admission`] of `RateLimit`: the shared limiter state.
 #[derive(Debug, Clone)]
 pub struct RateLimitCheck {
     limits: Arc<RateLimits>,
 }
 
-/// Layer for [`RateLimit`]: holds the shared limiter state.
+/// Layer for `RateLimit`, the rate-limiting service: holds the shared limiter state.
 #[derive(Debug, Clone)]
 pub struct RateLimitLayer {
     limits: Arc<RateLimits>,

@@ -34,7 +34,7 @@ pub struct TimeoutLayer {
 }
 
 impl TimeoutLayer {
-    /// The request timeout (from the request's [`Decision`]).
+    /// The request timeout (from the call policy in the request's context).
     pub fn request(metrics: PolicyMetrics) -> Self {
         TimeoutLayer {
             kind: Kind::Request,
